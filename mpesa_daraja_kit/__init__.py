@@ -1,0 +1,1 @@
+"""mpesa_daraja_kit."""

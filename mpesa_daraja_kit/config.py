@@ -1,0 +1,398 @@
+"""Settings: one frozen object, built in code or from ``MPESA_*`` environment variables.
+
+Every setting is validated when the object is built (at start-up), with an
+error that names the setting, its environment variable and what was expected.
+Secrets (consumer key/secret, passkey, callback path secret) never appear in
+``repr``, logs or error messages.
+
+The full list, with defaults, is in ``docs/configuration.md``; a test keeps
+that page and :class:`Settings` in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from mpesa_daraja_kit.errors import ConfigError
+
+__all__ = [
+    "DARAJA_HOSTS",
+    "SANDBOX_PASSKEY",
+    "SANDBOX_SHORT_CODE",
+    "C2BResponseType",
+    "C2BValidationMode",
+    "Environment",
+    "Settings",
+    "TransactionKind",
+]
+
+SANDBOX_SHORT_CODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"  # noqa: S105 - public sandbox value
+SIMULATOR_CONSUMER_KEY = "simulator-key"
+SIMULATOR_CONSUMER_SECRET = "simulator-secret"  # noqa: S105 - the local simulator's default
+
+
+class Environment(StrEnum):
+    """Which Daraja the kit talks to."""
+
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+    SIMULATOR = "simulator"
+
+
+DARAJA_HOSTS: Mapping[Environment, str] = {
+    Environment.SANDBOX: "https://sandbox.safaricom.co.ke",
+    Environment.PRODUCTION: "https://api.safaricom.co.ke",
+    Environment.SIMULATOR: "http://127.0.0.1:8089",
+}
+
+
+class TransactionKind(StrEnum):
+    """Paybill (``CustomerPayBillOnline``) or till (``CustomerBuyGoodsOnline``)."""
+
+    PAYBILL = "paybill"
+    TILL = "till"
+
+    @property
+    def daraja_transaction_type(self) -> str:
+        """Return the STK ``TransactionType`` value for this kind."""
+        return "CustomerPayBillOnline" if self is TransactionKind.PAYBILL else "CustomerBuyGoodsOnline"
+
+
+class C2BResponseType(StrEnum):
+    """What M-Pesa does when the validation URL does not answer in time."""
+
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+
+
+class C2BValidationMode(StrEnum):
+    """How the default ``mpesa_validate_c2b`` answers."""
+
+    KNOWN_ACCOUNT = "known_account"
+    ALWAYS_ACCEPT = "always_accept"
+
+
+def _secret_repr(value: object) -> str:
+    return "'***'" if value else "''"
+
+
+def _setting(default: Any, env: str, doc: str, *, secret: bool = False, **kwargs: Any) -> Any:
+    return attrs.field(
+        default=default,
+        repr=_secret_repr if secret else True,
+        metadata={"env": f"MPESA_{env}", "doc": doc, "secret": secret},
+        **kwargs,
+    )
+
+
+_DIGITS = re.compile(r"\d{5,7}")
+_BANNED_URL_WORDS = ("mpesa", "safaricom", "exec", "cmd", "sql", "query")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything the kit needs to know about its Daraja app and its own behaviour."""
+
+    environment: Environment = _setting(
+        Environment.SANDBOX, "ENVIRONMENT", "`sandbox`, `production` or `simulator`.",
+        converter=Environment,
+    )
+    consumer_key: str = _setting("", "CONSUMER_KEY", "Daraja app consumer key.", secret=True)
+    consumer_secret: str = _setting(
+        "", "CONSUMER_SECRET", "Daraja app consumer secret.", secret=True
+    )
+    business_short_code: str = _setting(
+        "", "BUSINESS_SHORT_CODE", "Paybill number, or the store number for a till (5–7 digits)."
+    )
+    passkey: str = _setting("", "PASSKEY", "M-Pesa Express (STK) passkey.", secret=True)
+    transaction_kind: TransactionKind = _setting(
+        TransactionKind.PAYBILL, "TRANSACTION_TYPE", "`paybill` or `till`.",
+        converter=TransactionKind,
+    )
+    till_number: str = _setting(
+        "", "TILL_NUMBER", "Till number sent as `PartyB` when the transaction type is `till`."
+    )
+    base_url: str = _setting(
+        "", "BASE_URL",
+        "Overrides the Daraja host of the environment (a simulator, a proxy).",
+    )
+    callback_base_url: str = _setting(
+        "", "CALLBACK_BASE_URL",
+        "Public base URL of the mounted public app; the three callback URLs are built from it.",
+    )
+    stk_push_callback_url: str = _setting(
+        "", "STK_PUSH_CALLBACK_URL", "STK callback URL (default: `<callback base>/stk-push/callback`)."
+    )
+    ipn_confirmation_url: str = _setting(
+        "", "IPN_CONFIRMATION_URL", "C2B confirmation URL (default: `<callback base>/confirmation`)."
+    )
+    ipn_validation_url: str = _setting(
+        "", "IPN_VALIDATION_URL", "C2B validation URL (default: `<callback base>/validation`)."
+    )
+    callback_path_secret: str = _setting(
+        "", "CALLBACK_PATH_SECRET",
+        "Optional long random path segment required in callback URLs (`…/{secret}/confirmation`).",
+        secret=True,
+    )
+    stk_enabled: bool = _setting(True, "STK_ENABLED", "Allow STK Push initiation.")
+    amount_min: Decimal = _setting(
+        Decimal(1), "AMOUNT_MIN", "Smallest STK amount in whole KES.", converter=Decimal
+    )
+    amount_max: Decimal = _setting(
+        Decimal(250000), "AMOUNT_MAX", "Largest STK amount in whole KES.", converter=Decimal
+    )
+    account_reference_max_length: int = _setting(
+        12, "ACCOUNT_REFERENCE_MAX_LENGTH", "Longest STK `AccountReference` accepted."
+    )
+    transaction_desc_max_length: int = _setting(
+        13, "TRANSACTION_DESC_MAX_LENGTH", "Longest STK `TransactionDesc` accepted."
+    )
+    connect_timeout: float = _setting(5.0, "CONNECT_TIMEOUT", "Seconds to connect to Daraja.")
+    read_timeout: float = _setting(30.0, "READ_TIMEOUT", "Seconds to wait for Daraja's answer.")
+    token_refresh_margin: float = _setting(
+        300.0, "TOKEN_REFRESH_MARGIN", "Refresh the OAuth token this many seconds before expiry."
+    )
+    c2b_register_version: str = _setting(
+        "v2", "C2B_REGISTER_VERSION", "C2B register API version, `v1` or `v2` (match the Daraja app)."
+    )
+    c2b_response_type: C2BResponseType = _setting(
+        C2BResponseType.COMPLETED, "C2B_RESPONSE_TYPE",
+        "`Completed` or `Cancelled`: what M-Pesa does when validation does not answer.",
+        converter=C2BResponseType,
+    )
+    c2b_validation_mode: C2BValidationMode = _setting(
+        C2BValidationMode.KNOWN_ACCOUNT, "C2B_VALIDATION_MODE",
+        "`known_account` (reject unknown references) or `always_accept`.",
+        converter=C2BValidationMode,
+    )
+    validation_timeout: float = _setting(
+        4.0, "VALIDATION_TIMEOUT",
+        "Seconds the validation hooks may take before the default answer is given (< 8).",
+    )
+    stk_duplicate_window: float = _setting(
+        120.0, "STK_DUPLICATE_WINDOW",
+        "Seconds during which a phone with a PENDING prompt gets 409 instead of a second prompt.",
+    )
+    log_pii: bool = _setting(
+        False, "LOG_PII", "Allow raw phone numbers and names in logs and events."
+    )
+    statement_max_bytes: int = _setting(
+        50 * 1024 * 1024, "STATEMENT_MAX_BYTES", "Largest statement file accepted."
+    )
+
+    def __attrs_post_init__(self) -> None:
+        _validate(self)
+
+    # -- derived values ---------------------------------------------------------------
+
+    @property
+    def daraja_base_url(self) -> str:
+        """Return the Daraja host to call: ``base_url`` or the environment's host."""
+        return (self.base_url or DARAJA_HOSTS[self.environment]).rstrip("/")
+
+    @property
+    def party_b(self) -> str:
+        """Return the STK ``PartyB``: the short code (paybill) or the till number."""
+        if self.transaction_kind is TransactionKind.TILL:
+            return self.till_number
+        return self.business_short_code
+
+    def _callback(self, explicit: str, suffix: str) -> str:
+        if explicit:
+            return explicit
+        if not self.callback_base_url:
+            return ""
+        base = self.callback_base_url.rstrip("/")
+        if self.callback_path_secret:
+            base = f"{base}/{self.callback_path_secret}"
+        return f"{base}/{suffix}"
+
+    @property
+    def stk_callback_url(self) -> str:
+        """Return the STK ``CallBackURL`` (explicit or built from the base)."""
+        return self._callback(self.stk_push_callback_url, "stk-push/callback")
+
+    @property
+    def confirmation_url(self) -> str:
+        """Return the C2B confirmation URL (explicit or built from the base)."""
+        return self._callback(self.ipn_confirmation_url, "confirmation")
+
+    @property
+    def validation_url(self) -> str:
+        """Return the C2B validation URL (explicit or built from the base)."""
+        return self._callback(self.ipn_validation_url, "validation")
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    def for_simulator(cls, **overrides: Any) -> Settings:
+        """Return settings that talk to the bundled simulator with its default credentials."""
+        values: dict[str, Any] = {
+            "environment": Environment.SIMULATOR,
+            "consumer_key": SIMULATOR_CONSUMER_KEY,
+            "consumer_secret": SIMULATOR_CONSUMER_SECRET,
+            "business_short_code": SANDBOX_SHORT_CODE,
+            "passkey": SANDBOX_PASSKEY,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``MPESA_*`` variables (``os.environ`` by default).
+
+        Unset variables keep their defaults; in the ``simulator`` environment the
+        credentials default to the simulator's. Keyword ``overrides`` win over
+        the environment.
+
+        Raises:
+            ConfigError: naming the variable and what was expected.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            var = field.metadata["env"]
+            if var in env:
+                values[field.name] = _from_text(field, env[var])
+        values.update(overrides)
+        if str(values.get("environment", "")) == Environment.SIMULATOR.value:
+            return cls.for_simulator(**values)
+        return cls(**values)
+
+
+def _describe(field: attrs.Attribute[Any]) -> str:
+    return f"{field.name} ({field.metadata['env']})"
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _from_text(field: attrs.Attribute[Any], text: str) -> Any:
+    """Convert one environment value, with an error naming the variable."""
+    var = field.metadata["env"]
+    secret = field.metadata.get("secret", False)
+    shown = "(hidden)" if secret else repr(text)
+    raw = text.strip()
+    kind = field.type
+    try:
+        if kind in ("bool", bool):
+            if raw.lower() in _BOOL_TRUE:
+                return True
+            if raw.lower() in _BOOL_FALSE:
+                return False
+            raise ValueError("expected true/false")
+        if kind in ("int", int):
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+        if kind in ("Decimal", Decimal):
+            return Decimal(raw)
+        if field.converter is not None and isinstance(field.converter, type):
+            return field.converter(raw)
+    except (ValueError, InvalidOperation):
+        expected = _expected(field)
+        raise ConfigError(f"{var}: expected {expected}, got {shown}") from None
+    return raw
+
+
+def _expected(field: attrs.Attribute[Any]) -> str:
+    conv = field.converter
+    if isinstance(conv, type) and issubclass(conv, StrEnum):
+        return "one of " + ", ".join(repr(m.value) for m in conv)
+    return {
+        "bool": "true or false",
+        "int": "a whole number",
+        "float": "a number of seconds",
+        "Decimal": "a whole number of shillings",
+    }.get(str(field.type), "a value")
+
+
+def _check(ok: bool, settings_field: str, message: str) -> None:
+    if not ok:
+        field = attrs.fields_dict(Settings)[settings_field]
+        raise ConfigError(f"{_describe(field)}: {message}")
+
+
+def _validate_url(name: str, url: str, *, production: bool) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    _check(
+        parts.scheme in ("http", "https") and bool(parts.netloc),
+        name,
+        "expected an absolute http(s) URL",
+    )
+    if production:
+        _check(parts.scheme == "https", name, "Daraja production requires https")
+
+
+def _validate(s: Settings) -> None:
+    production = s.environment is Environment.PRODUCTION
+    if s.environment is not Environment.SIMULATOR:
+        for name in ("consumer_key", "consumer_secret", "passkey"):
+            _check(bool(getattr(s, name)), name, f"is required for the {s.environment} environment")
+    _check(
+        bool(_DIGITS.fullmatch(s.business_short_code)) or (
+            s.environment is Environment.SIMULATOR and not s.business_short_code
+        ),
+        "business_short_code",
+        "expected 5 to 7 digits",
+    )
+    if s.transaction_kind is TransactionKind.TILL:
+        _check(bool(_DIGITS.fullmatch(s.till_number)), "till_number", "expected 5 to 7 digits")
+    for name in (
+        "base_url", "callback_base_url", "stk_push_callback_url",
+        "ipn_confirmation_url", "ipn_validation_url",
+    ):
+        _validate_url(name, getattr(s, name), production=production and name != "base_url")
+    if s.callback_path_secret:
+        _check(
+            len(s.callback_path_secret) >= 16 and "/" not in s.callback_path_secret,
+            "callback_path_secret",
+            "expected at least 16 characters and no '/'",
+        )
+    for name in ("amount_min", "amount_max"):
+        value: Decimal = getattr(s, name)
+        _check(
+            value == value.to_integral_value() and 1 <= value <= 250000,
+            name,
+            "expected a whole number of shillings between 1 and 250000",
+        )
+    _check(s.amount_min <= s.amount_max, "amount_max", "must not be below amount_min")
+    _check(
+        1 <= s.account_reference_max_length <= 12,
+        "account_reference_max_length",
+        "expected 1 to 12 (Daraja's limit)",
+    )
+    _check(
+        1 <= s.transaction_desc_max_length <= 13,
+        "transaction_desc_max_length",
+        "expected 1 to 13 (Daraja's limit)",
+    )
+    for name in ("connect_timeout", "read_timeout", "token_refresh_margin"):
+        _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
+    _check(s.c2b_register_version in ("v1", "v2"), "c2b_register_version", "expected 'v1' or 'v2'")
+    _check(
+        0 < s.validation_timeout < 8,
+        "validation_timeout",
+        "expected seconds between 0 and 8 (Daraja waits about 8 s)",
+    )
+    _check(s.stk_duplicate_window >= 0, "stk_duplicate_window", "expected seconds ≥ 0")
+    _check(s.statement_max_bytes > 0, "statement_max_bytes", "expected a positive byte count")
+
+
+def banned_url_words(url: str) -> list[str]:
+    """Return Safaricom's banned words found in ``url`` (any case), in their canonical form."""
+    lowered = url.lower()
+    return [word for word in _BANNED_URL_WORDS if word in lowered]
+

@@ -1,0 +1,155 @@
+"""The kit's exception tree and its stable error codes.
+
+Every error the kit raises on purpose derives from :class:`MpesaKitError` and
+carries an :class:`ErrorCode`: a stable, documented string that hosts, HTTP
+answers and logs can branch on. Messages say what was wrong and what was
+expected; they never contain secrets, and never raw phone numbers unless the
+host enabled PII logging.
+
+::
+
+    MpesaKitError                      code: ErrorCode
+    ├── ConfigError                    a setting is missing or invalid (names the variable)
+    ├── ValidationError                a value from outside is not acceptable
+    │   ├── InvalidPhoneNumber
+    │   ├── InvalidAmount
+    │   ├── InvalidTimestamp
+    │   └── InvalidAccountReference
+    ├── PayloadError                   a Daraja payload cannot be parsed (names the field)
+    ├── SchemaOutOfDate                the database schema is behind the kit (names the command)
+    └── DarajaError                    talking to Daraja went wrong (see mpesa_daraja_kit.client)
+
+The Daraja branch is extended in :mod:`mpesa_daraja_kit.client.errors`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes. Values never change once released; new ones are added."""
+
+    # configuration
+    CONFIG_INVALID = "config_invalid"
+    # input values
+    INVALID_PHONE_NUMBER = "invalid_phone_number"
+    INVALID_AMOUNT = "invalid_amount"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    INVALID_ACCOUNT_REFERENCE = "invalid_account_reference"
+    INVALID_TRANSACTION_DESC = "invalid_transaction_desc"
+    INVALID_REQUEST = "invalid_request"
+    # payloads from Daraja
+    PAYLOAD_INVALID = "payload_invalid"
+    PAYLOAD_NOT_JSON = "payload_not_json"
+    PAYLOAD_MISSING_FIELD = "payload_missing_field"
+    # database
+    SCHEMA_OUT_OF_DATE = "schema_out_of_date"
+    # Daraja
+    DARAJA_ERROR = "daraja_error"
+    DARAJA_TIMEOUT = "daraja_timeout"
+    DARAJA_CONNECTION = "daraja_connection"
+    DARAJA_OUTCOME_UNKNOWN = "daraja_outcome_unknown"
+    DARAJA_INVALID_RESPONSE = "daraja_invalid_response"
+    # host contract / flows
+    UNAUTHENTICATED = "unauthenticated"
+    AUTHENTICATION_NOT_CONFIGURED = "authentication_not_configured"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    STK_DISABLED = "stk_disabled"
+    STK_PUSH_IN_PROGRESS = "stk_push_in_progress"
+    NOT_FOUND = "not_found"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    RATE_LIMITED = "rate_limited"
+    # statements
+    STATEMENT_INVALID = "statement_invalid"
+    STATEMENT_TOO_LARGE = "statement_too_large"
+    STATEMENT_ROW_INVALID = "statement_row_invalid"
+
+
+class MpesaKitError(Exception):
+    """Base of every error the kit raises on purpose."""
+
+    code: ErrorCode = ErrorCode.INVALID_REQUEST
+
+    def __init__(
+        self, message: str, *, code: ErrorCode | None = None, **details: Any
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the error as a JSON-ready body: ``{"code", "message", **details}``."""
+        body: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        body.update(self.details)
+        return body
+
+
+class ConfigError(MpesaKitError):
+    """A setting is missing or invalid; the message names the variable."""
+
+    code = ErrorCode.CONFIG_INVALID
+
+
+class ValidationError(MpesaKitError, ValueError):
+    """A value from outside the kit is not acceptable."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+
+class InvalidPhoneNumber(ValidationError):
+    """Not a Kenyan mobile number the kit can normalise."""
+
+    code = ErrorCode.INVALID_PHONE_NUMBER
+
+
+class InvalidAmount(ValidationError):
+    """Not an amount of money the kit accepts here."""
+
+    code = ErrorCode.INVALID_AMOUNT
+
+
+class InvalidTimestamp(ValidationError):
+    """Not a Daraja ``YYYYMMDDHHmmss`` time (or not an aware datetime)."""
+
+    code = ErrorCode.INVALID_TIMESTAMP
+
+
+class InvalidAccountReference(ValidationError):
+    """An account reference Daraja would not accept (or an empty one)."""
+
+    code = ErrorCode.INVALID_ACCOUNT_REFERENCE
+
+
+class PayloadError(MpesaKitError, ValueError):
+    """A Daraja payload could not be parsed; names the field and the problem."""
+
+    code = ErrorCode.PAYLOAD_INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: ErrorCode | None = None,
+        **details: Any,
+    ) -> None:
+        if field is not None:
+            details["field"] = field
+        super().__init__(message, code=code, **details)
+        self.field = field
+
+
+class SchemaOutOfDate(MpesaKitError):
+    """The database schema is behind the kit; the message names the command to run."""
+
+    code = ErrorCode.SCHEMA_OUT_OF_DATE
+
+
+class DarajaError(MpesaKitError):
+    """Base of every failure talking to Daraja (see ``mpesa_daraja_kit.client.errors``)."""
+
+    code = ErrorCode.DARAJA_ERROR
