@@ -1,0 +1,1 @@
+"""The kit's data layer: models, queries and bundled migrations."""

@@ -1,0 +1,123 @@
+"""Shared fixtures: the database matrix (see tests/databases.py) and the fixtures' payloads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.databases import (
+    BACKENDS,
+    ENV_VAR,
+    HOW_TO_ENABLE,
+    configured_servers,
+    create_database,
+    drop_database,
+    make_engine,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    """Return a Daraja fixture (tests/fixtures/daraja/<name>.json) as a dict."""
+    data: dict[str, Any] = json.loads((FIXTURES / "daraja" / f"{name}.json").read_text())
+    return data
+
+
+def fixture_bytes(name: str) -> bytes:
+    """Return a Daraja fixture's exact bytes."""
+    return (FIXTURES / "daraja" / f"{name}.json").read_bytes()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    servers = configured_servers()
+    if not servers:
+        return f"databases: sqlite only ({HOW_TO_ENABLE})"
+    return "databases: sqlite, " + ", ".join(sorted(servers))
+
+
+def _require_all() -> bool:
+    return os.environ.get("MPESA_TEST_REQUIRE_DATABASES", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def database_urls(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[dict[str, str]]:
+    """Create one migrated database per configured backend for this test session."""
+    from mpesa_daraja_kit.db.migrate import migrate
+
+    servers = configured_servers()
+    if _require_all():
+        missing = {"postgresql", "mariadb"} - set(servers)
+        if missing:
+            pytest.exit(f"{ENV_VAR} lacks {sorted(missing)} but MPESA_TEST_REQUIRE_DATABASES is set")
+    urls: dict[str, str] = {
+        "sqlite": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db')}/kit.db"
+    }
+    created = []
+    label = "" if worker_id == "master" else worker_id
+    for backend, server in servers.items():
+        # An unreachable configured server fails the session loudly: never a silent skip.
+        url = asyncio.run(create_database(server, label))
+        created.append((server, url))
+        urls[backend] = url.render_as_string(hide_password=False)
+    for url_text in urls.values():
+        asyncio.run(migrate(url_text))
+    yield urls
+    for server, url in created:
+        asyncio.run(drop_database(server, url))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each database backend in turn (PostgreSQL/MariaDB skipped when not configured)."""
+    name: str = request.param
+    if name != "sqlite" and name not in configured_servers():
+        pytest.skip(f"{name} not configured: {HOW_TO_ENABLE}")
+    return name
+
+
+@pytest.fixture
+def db_url(backend: str, database_urls: dict[str, str]) -> str:
+    """The URL of the session's migrated database on the current backend."""
+    return database_urls[backend]
+
+
+async def clear_tables(engine: AsyncEngine) -> None:
+    """Delete every row of the kit's tables (children first)."""
+    from mpesa_daraja_kit.db.models import metadata
+
+    async with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(delete(table))
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty, migrated database, for each backend in turn."""
+    eng = make_engine(db_url)
+    await clear_tables(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEngine]:
+    """An engine on the empty, migrated SQLite database only."""
+    eng = make_engine(database_urls["sqlite"])
+    await clear_tables(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
