@@ -70,7 +70,6 @@ class OutboxStatus(StrEnum):
 
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"
-    DEAD = "DEAD"
 
 
 class Base(DeclarativeBase):
@@ -160,6 +159,9 @@ class StkPushRequest(Base):
     initiated_by: Mapped[str | None] = mapped_column(sa.String(255))
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     host_account_id: Mapped[str | None] = mapped_column(sa.String(255))
+    # The phone while the prompt is PENDING, NULL once final: a unique column, so two
+    # prompts cannot be open on one phone at once (Daraja would lock the subscriber).
+    active_phone: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     outcome_unknown: Mapped[bool] = mapped_column(default=False)
     reconcile_attempts: Mapped[int] = mapped_column(default=0)
     next_reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -235,6 +237,9 @@ class PaymentReportItem(Base):
     mpesa_stk_push_request_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("mpesa_stk_push_requests.id", ondelete="SET NULL"), unique=True
     )
+    # "receipt" (MpesaReceiptNumber = TransID) or "heuristic" (account + phone hash +
+    # amount + time); a receipt link replaces a heuristic one, never the reverse.
+    link_method: Mapped[str | None] = mapped_column(sa.String(16))
     confirmed_by_ipn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_by_stk_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_by_statement_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import mpesa_daraja_kit.db.types
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects import mysql, postgresql
 
 revision: str = "0001"
@@ -22,7 +23,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "mpesa_callback_log",
         sa.Column(
@@ -58,7 +58,13 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("raw_body", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+        sa.Column(
+            "raw_body",
+            sa.LargeBinary()
+            .with_variant(mysql.LONGBLOB(), "mariadb")
+            .with_variant(mysql.LONGBLOB(), "mysql"),
+            nullable=False,
+        ),
         sa.Column("content_type", sa.String(length=255), nullable=True),
         sa.Column("source_address", sa.String(length=64), nullable=True),
         sa.Column("correlation_id", sa.String(length=64), nullable=True),
@@ -102,12 +108,7 @@ def upgrade() -> None:
         sa.Column(
             "status",
             sa.Enum(
-                "PENDING",
-                "DELIVERED",
-                "DEAD",
-                name="mpesa_outbox_status",
-                native_enum=False,
-                length=32,
+                "PENDING", "DELIVERED", name="mpesa_outbox_status", native_enum=False, length=32
             ),
             nullable=False,
         ),
@@ -246,6 +247,7 @@ def upgrade() -> None:
         sa.Column("initiated_by", sa.String(length=255), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("host_account_id", sa.String(length=255), nullable=True),
+        sa.Column("active_phone", sa.String(length=20), nullable=True),
         sa.Column("outcome_unknown", sa.Boolean(), nullable=False),
         sa.Column("reconcile_attempts", sa.Integer(), nullable=False),
         sa.Column(
@@ -277,6 +279,7 @@ def upgrade() -> None:
             "updated_at", mpesa_daraja_kit.db.types.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mpesa_stk_push_requests")),
+        sa.UniqueConstraint("active_phone", name=op.f("uq_mpesa_stk_push_requests_active_phone")),
         sa.UniqueConstraint(
             "checkout_request_id", name=op.f("uq_mpesa_stk_push_requests_checkout_request_id")
         ),
@@ -392,6 +395,7 @@ def upgrade() -> None:
         sa.Column("third_party_trans_id", sa.String(length=100), nullable=True),
         sa.Column("mpesa_payment_report_upload_id", sa.Uuid(), nullable=True),
         sa.Column("mpesa_stk_push_request_id", sa.Uuid(), nullable=True),
+        sa.Column("link_method", sa.String(length=16), nullable=True),
         sa.Column(
             "confirmed_by_ipn_at",
             mpesa_daraja_kit.db.types.UTCDateTime(timezone=True),
