@@ -19,6 +19,8 @@ except ImportError:  # pragma: no cover - exercised only without the [cli] extra
 # (module under mpesa_daraja_kit.cli, attribute holding the click command)
 _GROUPS: list[tuple[str, str]] = [
     ("db", "db"),
+    ("daraja", "daraja"),
+    ("simulator", "simulator"),
 ]
 
 

@@ -251,6 +251,8 @@ class AsyncDarajaAuth(httpx.Auth):
         token = await self.get_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
+        # This flow replaces httpx's default one, which is what honours requires_response_body.
+        await response.aread()
         if is_invalid_token_answer(response):
             log.warning("Daraja refused the access token (404.001.03); refreshing once")
             request.headers["Authorization"] = f"Bearer {await self.refresh(stale=token)}"
@@ -346,6 +348,7 @@ class DarajaAuth(httpx.Auth):
         token = self.get_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
+        response.read()  # see AsyncDarajaAuth.async_auth_flow
         if is_invalid_token_answer(response):
             log.warning("Daraja refused the access token (404.001.03); refreshing once")
             request.headers["Authorization"] = f"Bearer {self.refresh(stale=token)}"

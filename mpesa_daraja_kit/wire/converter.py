@@ -164,12 +164,8 @@ def _is_number(value: object) -> bool:
 
 
 def _number_text(value: int | Decimal | float) -> str:
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        # ``"ResultCode": 0.0`` is still the code "0".
-        return str(int(value))
-    return str(value)
+    # Decimal keeps the digits as sent: 1.00 stays "1.00" (parse_float=Decimal upstream).
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _text(value: object, _: object = None) -> str:
