@@ -17,7 +17,15 @@ host enabled PII logging.
     │   └── InvalidAccountReference
     ├── PayloadError                   a Daraja payload cannot be parsed (names the field)
     ├── SchemaOutOfDate                the database schema is behind the kit (names the command)
+    ├── Unauthenticated                no principal for an internal request (or no auth hook)
+    ├── UnknownAccount                 the host knows no account for the reference
+    ├── StkDisabled                    STK initiation is switched off by settings
+    ├── StkPushInProgress              the phone already has an open prompt
+    ├── IdempotencyConflict            an idempotency key reused with other parameters
+    ├── NotFound                       no such STK request, upload, callback
+    ├── RateLimited                    too many prompts for a principal or phone
     └── DarajaError                    talking to Daraja went wrong (see mpesa_daraja_kit.client)
+        └── StkPushRejected            Daraja refused an STK push (stored as FAILED)
 
 The Daraja branch is extended in :mod:`mpesa_daraja_kit.client.errors`.
 """
@@ -52,6 +60,7 @@ class ErrorCode(StrEnum):
     DARAJA_CONNECTION = "daraja_connection"
     DARAJA_OUTCOME_UNKNOWN = "daraja_outcome_unknown"
     DARAJA_INVALID_RESPONSE = "daraja_invalid_response"
+    STK_PUSH_REJECTED = "stk_push_rejected"
     # host contract / flows
     UNAUTHENTICATED = "unauthenticated"
     AUTHENTICATION_NOT_CONFIGURED = "authentication_not_configured"
@@ -72,9 +81,7 @@ class MpesaKitError(Exception):
 
     code: ErrorCode = ErrorCode.INVALID_REQUEST
 
-    def __init__(
-        self, message: str, *, code: ErrorCode | None = None, **details: Any
-    ) -> None:
+    def __init__(self, message: str, *, code: ErrorCode | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -153,3 +160,55 @@ class DarajaError(MpesaKitError):
     """Base of every failure talking to Daraja (see ``mpesa_daraja_kit.client.errors``)."""
 
     code = ErrorCode.DARAJA_ERROR
+
+
+class StkPushRejected(DarajaError):
+    """Daraja refused an STK push; the request is stored FAILED with Daraja's code."""
+
+    code = ErrorCode.STK_PUSH_REJECTED
+
+
+class Unauthenticated(MpesaKitError):
+    """No principal for an internal-app request."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class UnknownAccount(MpesaKitError):
+    """``mpesa_lookup_account`` knows no account for the reference."""
+
+    code = ErrorCode.UNKNOWN_ACCOUNT
+
+
+class StkDisabled(MpesaKitError):
+    """STK Push initiation is switched off (``MPESA_STK_ENABLED=false``)."""
+
+    code = ErrorCode.STK_DISABLED
+
+
+class StkPushInProgress(MpesaKitError):
+    """The phone already has a PENDING prompt younger than the duplicate window."""
+
+    code = ErrorCode.STK_PUSH_IN_PROGRESS
+
+
+class IdempotencyConflict(MpesaKitError):
+    """An idempotency key was reused with different parameters."""
+
+    code = ErrorCode.IDEMPOTENCY_CONFLICT
+
+
+class NotFound(MpesaKitError):
+    """The thing asked for does not exist."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class RateLimited(MpesaKitError):
+    """Too many requests; ``retry_after`` says how many seconds to wait."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after

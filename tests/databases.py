@@ -3,7 +3,7 @@
 ``MPESA_TEST_DATABASE_URLS`` holds space- or comma-separated async URLs, e.g.::
 
     MPESA_TEST_DATABASE_URLS="postgresql+asyncpg://postgres@127.0.0.1:5432/test \
-        mysql+aiomysql://root@127.0.0.1:3306/test"
+        mysql+asyncmy://root@127.0.0.1:3306/test"
 
 Each test session creates its own throw-away database on every server (so
 parallel runs never collide) and drops it at the end. Without the variable
@@ -28,7 +28,7 @@ ENV_VAR = "MPESA_TEST_DATABASE_URLS"
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 HOW_TO_ENABLE = (
     f"set {ENV_VAR}='postgresql+asyncpg://postgres@127.0.0.1:5432/test "
-    "mysql+aiomysql://root@127.0.0.1:3306/test' to run the PostgreSQL/MariaDB cases"
+    "mysql+asyncmy://root@127.0.0.1:3306/test' to run the PostgreSQL/MariaDB cases"
 )
 
 
@@ -47,9 +47,7 @@ def configured_servers() -> dict[str, URL]:
 
 
 async def _execute_admin(url: URL, statements: list[str]) -> None:
-    engine = create_async_engine(
-        url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
-    )
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
             for sql in statements:

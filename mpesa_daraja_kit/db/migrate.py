@@ -50,7 +50,9 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return True
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """Keep the host's tables (and our version table) out of comparisons."""
     if type_ == "table":
         return name in metadata.tables

@@ -16,10 +16,10 @@ Idempotency is a database fact here, not a read-then-write:
 from __future__ import annotations
 
 import uuid
-from enum import StrEnum
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -63,8 +63,6 @@ NAMING_CONVENTION = {
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-
-
 class OutboxStatus(StrEnum):
     """Delivery state of an outbox event."""
 
@@ -76,7 +74,7 @@ class Base(DeclarativeBase):
     """Declarative base bound to the kit's own metadata (never the host's)."""
 
     metadata = metadata
-    type_annotation_map: dict[Any, Any] = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
         Decimal: Money,
         uuid.UUID: sa.Uuid(),
@@ -257,7 +255,9 @@ class CallbackLog(Base):
     )
 
     id: Mapped[int] = mapped_column(_BIGINT_ID, primary_key=True, autoincrement=True)
-    kind: Mapped[CallbackKind] = mapped_column(enum_column_type(CallbackKind, "mpesa_callback_kind"))
+    kind: Mapped[CallbackKind] = mapped_column(
+        enum_column_type(CallbackKind, "mpesa_callback_kind")
+    )
     outcome: Mapped[CallbackOutcome] = mapped_column(
         enum_column_type(CallbackOutcome, "mpesa_callback_outcome"),
         default=CallbackOutcome.RECEIVED,
@@ -304,3 +304,12 @@ class OAuthToken(Base):
     access_token: Mapped[str] = mapped_column(sa.String(2000))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = _updated()
+
+
+# The tables themselves, typed as Table, for Core statements in the services.
+payment_items = cast(sa.Table, PaymentReportItem.__table__)
+payment_uploads = cast(sa.Table, PaymentReportUpload.__table__)
+stk_requests = cast(sa.Table, StkPushRequest.__table__)
+callback_log = cast(sa.Table, CallbackLog.__table__)
+event_outbox = cast(sa.Table, EventOutbox.__table__)
+oauth_tokens = cast(sa.Table, OAuthToken.__table__)

@@ -67,10 +67,13 @@ def test_bad_values_name_the_variable_and_what_was_expected(
 
 
 def test_production_requires_https_callbacks() -> None:
-    with pytest.raises(ConfigError, match="MPESA_STK_PUSH_CALLBACK_URL.*https"):
+    with pytest.raises(ConfigError, match=r"MPESA_STK_PUSH_CALLBACK_URL.*https"):
         Settings.from_env(
-            {**SANDBOX, "MPESA_ENVIRONMENT": "production",
-             "MPESA_STK_PUSH_CALLBACK_URL": "http://insurer.example/x"}
+            {
+                **SANDBOX,
+                "MPESA_ENVIRONMENT": "production",
+                "MPESA_STK_PUSH_CALLBACK_URL": "http://insurer.example/x",
+            }
         )
 
 
@@ -78,12 +81,18 @@ def test_simulator_environment_needs_no_credentials() -> None:
     s = Settings.from_env({"MPESA_ENVIRONMENT": "simulator"})
     assert s.consumer_key and s.passkey and s.business_short_code == "174379"
     assert s.daraja_base_url == "http://127.0.0.1:8089"
-    assert Settings.from_env({"MPESA_ENVIRONMENT": "simulator", "MPESA_BASE_URL": "http://127.0.0.1:9/"}).daraja_base_url == "http://127.0.0.1:9"
+    assert (
+        Settings.from_env(
+            {"MPESA_ENVIRONMENT": "simulator", "MPESA_BASE_URL": "http://127.0.0.1:9/"}
+        ).daraja_base_url
+        == "http://127.0.0.1:9"
+    )
 
 
 def test_constructible_in_code_and_callback_urls_from_a_base() -> None:
     s = Settings.for_simulator(
-        callback_base_url="https://insurer.example/cb", callback_path_secret="s" * 24,
+        callback_base_url="https://insurer.example/cb",
+        callback_path_secret="s" * 24,
         amount_max=Decimal(70000),
     )
     assert s.stk_callback_url == f"https://insurer.example/cb/{'s' * 24}/stk-push/callback"
@@ -100,4 +109,6 @@ def test_banned_words() -> None:
 def test_every_setting_is_documented() -> None:
     page = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     for field in attrs.fields(Settings):
-        assert re.search(rf"`{field.metadata['env']}`", page), f"{field.metadata['env']} undocumented"
+        assert re.search(rf"`{field.metadata['env']}`", page), (
+            f"{field.metadata['env']} undocumented"
+        )

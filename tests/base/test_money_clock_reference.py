@@ -26,8 +26,15 @@ cents = st.integers(min_value=0, max_value=10**12)
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1.00", "1.00"), (1, "1.00"), (1.0, "1.00"), ("250000", "250000.00"), (Decimal("1.5"), "1.50"),
-     (" 2500.00 ", "2500.00"), (249999.99, "249999.99")],
+    [
+        ("1.00", "1.00"),
+        (1, "1.00"),
+        (1.0, "1.00"),
+        ("250000", "250000.00"),
+        (Decimal("1.5"), "1.50"),
+        (" 2500.00 ", "2500.00"),
+        (249999.99, "249999.99"),
+    ],
 )
 def test_daraja_amount_forms_parse_exactly(raw: object, expected: str) -> None:
     assert parse_amount(raw) == Decimal(expected)
@@ -67,7 +74,11 @@ def test_daraja_time_is_kenyan_local_time() -> None:
     assert format_daraja_timestamp(datetime(2024, 7, 10, 22, 0, 0, tzinfo=UTC)) == "20240711010000"
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)))
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)
+    )
+)
 def test_time_round_trips_to_the_second(moment: datetime) -> None:
     moment = moment.replace(microsecond=0)
     assert parse_daraja_timestamp(format_daraja_timestamp(moment)) == moment
@@ -89,7 +100,11 @@ def test_formatting_ignores_the_process_time_zone(tz: str) -> None:
         "print(f(datetime(2024, 7, 10, 7, 16, 3, tzinfo=UTC)))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, "TZ": tz}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env={**os.environ, "TZ": tz},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert out == "20240710101603"
 

@@ -25,7 +25,9 @@ subscriber = st.tuples(st.sampled_from("71"), st.text("0123456789", min_size=8, 
 )
 
 
-@given(subscriber, st.sampled_from(["0{}", "+254{}", "254{}", "{}"]), st.sampled_from([" ", "-", ""]))
+@given(
+    subscriber, st.sampled_from(["0{}", "+254{}", "254{}", "{}"]), st.sampled_from([" ", "-", ""])
+)
 def test_every_accepted_form_normalises_to_the_same_number(
     digits: str, form: str, separator: str
 ) -> None:
@@ -49,7 +51,16 @@ def test_known_sandbox_hash() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "12345", "0812345678", "2548123456789", "+1 202 555 0143", "07123456789", "abc", "0712x45678"],
+    [
+        "",
+        "12345",
+        "0812345678",
+        "2548123456789",
+        "+1 202 555 0143",
+        "07123456789",
+        "abc",
+        "0712x45678",
+    ],
 )
 def test_other_values_are_rejected_with_a_stable_code(bad: str) -> None:
     with pytest.raises(InvalidPhoneNumber) as info:

@@ -24,8 +24,12 @@ def test_upgrade_check_current_downgrade(tmp_path: Path) -> None:
 
     result = runner.invoke(cli, ["db", "upgrade", "--url", url])
     assert result.exit_code == 0, result.output
-    tables = {r[0] for r in sqlite3.connect(tmp_path / "x.db").execute(
-        "SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(tmp_path / "x.db").execute(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+    }
     assert VERSION_TABLE in tables
     assert "mpesa_payment_report_items" in tables
 

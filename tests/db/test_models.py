@@ -51,7 +51,9 @@ async def test_decimal_amounts_and_aware_times_round_trip(engine: AsyncEngine) -
     local = datetime(2025, 10, 4, 13, 2, 10, 987654, tzinfo=eat)
     await insert(
         engine,
-        **payment(paid_in=Decimal("249999.99"), balance=Decimal("1883304.50"), completion_time=local),
+        **payment(
+            paid_in=Decimal("249999.99"), balance=Decimal("1883304.50"), completion_time=local
+        ),
     )
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(PaymentReportItem))).one()
@@ -71,14 +73,16 @@ async def test_enum_values_store_as_their_values(engine: AsyncEngine) -> None:
     await insert(engine, **payment(reason_type=StatementReasonType.PayBill_Fuliza_Online))
     async with engine.connect() as conn:
         raw = (
-            await conn.execute(sa.text("SELECT reason_type, source FROM mpesa_payment_report_items"))
+            await conn.execute(
+                sa.text("SELECT reason_type, source FROM mpesa_payment_report_items")
+            )
         ).one()
     assert tuple(raw) == ("PayBill_Fuliza_Online", "IPN")
 
 
 async def test_naive_datetimes_are_refused(engine: AsyncEngine) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        await insert(engine, **payment(completion_time=datetime(2024, 1, 1)))  # noqa: DTZ001
+        await insert(engine, **payment(completion_time=datetime(2024, 1, 1)))
 
 
 async def test_second_row_for_the_same_receipt_is_refused(engine: AsyncEngine) -> None:
@@ -86,7 +90,9 @@ async def test_second_row_for_the_same_receipt_is_refused(engine: AsyncEngine) -
     with pytest.raises(IntegrityError):
         await insert(engine, **payment(source=PaymentSource.STATEMENT))
     async with engine.connect() as conn:
-        count = (await conn.execute(sa.select(sa.func.count()).select_from(PaymentReportItem))).scalar()
+        count = (
+            await conn.execute(sa.select(sa.func.count()).select_from(PaymentReportItem))
+        ).scalar()
     assert count == 1
 
 
@@ -126,9 +132,7 @@ def stk_request(**overrides: object) -> dict[str, object]:
     return values
 
 
-@pytest.mark.parametrize(
-    "column", ["checkout_request_id", "receipt_number", "idempotency_key"]
-)
+@pytest.mark.parametrize("column", ["checkout_request_id", "receipt_number", "idempotency_key"])
 async def test_stk_request_identifiers_are_unique(engine: AsyncEngine, column: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(sa.insert(StkPushRequest).values(**stk_request(**{column: "X-1"})))

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql, postgresql
 
 import mpesa_daraja_kit.db.types
-from sqlalchemy.dialects import mysql
-from sqlalchemy.dialects import mysql, postgresql
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -1,0 +1,39 @@
+"""Building the kit's async engine with settings that suit each database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["create_kit_engine"]
+
+
+def create_kit_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Return an async engine for ``url``.
+
+    SQLite gets WAL journaling, a 30 s busy timeout and foreign keys (so
+    concurrent callbacks wait for the write lock instead of failing);
+    servers get pre-ping so a restarted database is noticed on the next use.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_async_engine(url, **kwargs)
+        in_memory = parsed.database in (None, "", ":memory:")
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_async_engine(url, **kwargs)

@@ -1,0 +1,66 @@
+"""Small portable query helpers shared by the services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["insert_ignore", "is_unique_violation", "supports_skip_locked"]
+
+
+async def insert_ignore(
+    conn: AsyncConnection,
+    table: sa.Table,
+    values: Mapping[str, Any],
+    conflict_columns: Sequence[str],
+) -> bool:
+    """Insert one row unless a unique constraint already holds it; tell whether it was inserted.
+
+    The database decides (no read before the write), so concurrent callers
+    racing with the same key insert exactly one row between them.
+    PostgreSQL and SQLite use ``ON CONFLICT DO NOTHING``; MariaDB has no such
+    clause that reports the outcome reliably (``INSERT IGNORE`` would also
+    swallow truncation errors), so the insert runs in a savepoint there.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).values(**values)
+        result = await conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        )
+        return bool(result.rowcount == 1)
+    if dialect == "sqlite":
+        stmt = sqlite.insert(table).values(**values)
+        result = await conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        )
+        return bool(result.rowcount == 1)
+    try:
+        async with conn.begin_nested():
+            await conn.execute(sa.insert(table).values(**values))
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            return False
+        raise
+    return True
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Tell whether an IntegrityError is a duplicate key (not a NOT NULL or FK failure)."""
+    text = str(exc.orig).lower()
+    code = getattr(exc.orig, "args", [None])[0]
+    return (
+        code == 1062  # MariaDB/MySQL ER_DUP_ENTRY
+        or "unique" in text
+        or "duplicate" in text
+    )
+
+
+def supports_skip_locked(conn: AsyncConnection) -> bool:
+    """Tell whether ``SELECT … FOR UPDATE SKIP LOCKED`` is available (not on SQLite)."""
+    return conn.dialect.name in ("postgresql", "mysql", "mariadb")

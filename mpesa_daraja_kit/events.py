@@ -1,0 +1,212 @@
+"""What the kit tells the host: frozen event objects, and the host's account answer.
+
+Every event carries a stable ``event_id``: delivery through the outbox is
+at-least-once, so a host that must not act twice dedupes by that id. Events
+never carry raw phone numbers or names unless ``Settings.log_pii`` is on; they
+carry the phone's SHA-256 instead, which is what C2B sends anyway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import attrs
+
+from mpesa_daraja_kit.clock import utc_now
+
+__all__ = [
+    "EVENT_TYPES",
+    "Account",
+    "C2BDecision",
+    "Event",
+    "PaymentLinked",
+    "PaymentRecorded",
+    "PaymentUnmatched",
+    "StatementImported",
+    "StkPushMissingIpn",
+    "StkPushUpdated",
+    "event_from_payload",
+    "event_to_payload",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """The host's account (e.g. a policy) answering ``mpesa_lookup_account``."""
+
+    reference: str
+    """The account reference as the host knows it (e.g. the policy's payment account number)."""
+    account_id: str | None = None
+    """The host's own id for the account, stored on payments and STK requests."""
+    display_name: str = ""
+    expected_amount: Decimal | None = None
+    customer_phone: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class C2BDecision:
+    """An answer to ``mpesa_validate_c2b``: accept, or reject with a ``C2B000xx`` code."""
+
+    accepted: bool
+    result_code: str = "0"
+    result_desc: str = "Accepted"
+    third_party_trans_id: str | None = None
+
+    @classmethod
+    def accept(cls, third_party_trans_id: str | None = None) -> C2BDecision:
+        """Return an acceptance."""
+        return cls(accepted=True, third_party_trans_id=third_party_trans_id)
+
+    @classmethod
+    def reject(cls, result_code: str = "C2B00016", result_desc: str = "Rejected") -> C2BDecision:
+        """Return a rejection (``C2B00011`` MSISDN … ``C2B00016`` other)."""
+        return cls(accepted=False, result_code=result_code, result_desc=result_desc)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base of every event: a stable id and when the change happened."""
+
+    hook: ClassVar[str] = ""
+    event_id: str = attrs.field(factory=_new_id)
+    occurred_at: datetime = attrs.field(factory=utc_now)
+
+
+@attrs.frozen(kw_only=True)
+class StkPushUpdated(Event):
+    """An STK Push request changed status (PENDING → a final status, or EXPIRED → COMPLETED)."""
+
+    hook: ClassVar[str] = "mpesa_stk_push_updated"
+    stk_push_request_id: str
+    status: str
+    previous_status: str
+    checkout_request_id: str | None
+    account_reference: str
+    host_account_id: str | None
+    amount: Decimal
+    result_code: str | None
+    result_desc: str | None
+    receipt_number: str | None
+    phone_hash: str
+
+
+@attrs.frozen(kw_only=True)
+class PaymentRecorded(Event):
+    """Money received was recorded for the first time (from any source)."""
+
+    hook: ClassVar[str] = "mpesa_payment_recorded"
+    payment_id: str
+    receipt_number: str
+    source: str
+    amount: Decimal
+    account_reference: str | None
+    host_account_id: str | None
+    transaction_time: datetime
+    msisdn_hash: str | None
+    stk_push_request_id: str | None = None
+    payer_name: str | None = None
+    """Only when ``Settings.log_pii`` is on."""
+
+
+@attrs.frozen(kw_only=True)
+class PaymentLinked(Event):
+    """A payment and an STK Push request were found to be the same money."""
+
+    hook: ClassVar[str] = "mpesa_payment_linked"
+    payment_id: str
+    stk_push_request_id: str
+    receipt_number: str
+    account_reference: str
+    host_account_id: str | None
+    amount: Decimal
+    method: str
+    """``receipt`` (MpesaReceiptNumber = TransID) or ``heuristic``."""
+
+
+@attrs.frozen(kw_only=True)
+class PaymentUnmatched(Event):
+    """A payment's account reference matched no account of the host."""
+
+    hook: ClassVar[str] = "mpesa_payment_unmatched"
+    payment_id: str
+    receipt_number: str
+    account_reference: str | None
+    amount: Decimal
+    source: str
+
+
+@attrs.frozen(kw_only=True)
+class StatementImported(Event):
+    """A statement upload finished; carries its statistics."""
+
+    hook: ClassVar[str] = "mpesa_statement_imported"
+    upload_id: str
+    status: str
+    total_statement_items: int
+    matched_ipn_records: int
+    duplicate_statement_records: int
+    gaps_filled: int
+    failed_items: int
+
+
+@attrs.frozen(kw_only=True)
+class StkPushMissingIpn(Event):
+    """A COMPLETED STK push has had no C2B confirmation for longer than configured."""
+
+    hook: ClassVar[str] = "mpesa_stk_push_missing_ipn"
+    stk_push_request_id: str
+    receipt_number: str | None
+    account_reference: str
+    amount: Decimal
+    completed_at: datetime | None
+
+
+EVENT_TYPES: Mapping[str, type[Event]] = {
+    cls.hook: cls
+    for cls in (
+        StkPushUpdated,
+        PaymentRecorded,
+        PaymentLinked,
+        PaymentUnmatched,
+        StatementImported,
+        StkPushMissingIpn,
+    )
+}
+
+
+def event_to_payload(event: Event) -> dict[str, Any]:
+    """Return ``event`` as JSON-ready data (Decimal and datetime as text)."""
+    out: dict[str, Any] = {}
+    for field in attrs.fields(type(event)):
+        value = getattr(event, field.name)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[field.name] = value
+    return out
+
+
+def event_from_payload(hook: str, payload: Mapping[str, Any]) -> Event:
+    """Rebuild an event from :func:`event_to_payload` data (unknown keys ignored)."""
+    cls = EVENT_TYPES[hook]
+    values: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name not in payload:
+            continue
+        value = payload[field.name]
+        kind = str(field.type)
+        if value is not None and "Decimal" in kind:
+            value = Decimal(value)
+        elif value is not None and "datetime" in kind:
+            value = datetime.fromisoformat(value)
+        values[field.name] = value
+    return cls(**values)

@@ -1,0 +1,134 @@
+"""``MpesaKit``: the composition root a host builds once and mounts.
+
+::
+
+    kit = MpesaKit(Settings.from_env(), database_url="postgresql+asyncpg://…", plugins=[MyPlugin()])
+    app = Starlette(routes=[Mount("/hooks/daraja", kit.public_app),
+                            Mount("/api/internal/mpesa", kit.internal_app)],
+                    lifespan=lambda app: kit.lifespan())
+
+Starlette does not run a mounted app's lifespan, so the host enters
+:meth:`MpesaKit.lifespan` from its own: it checks the schema, starts the
+event dispatcher (and the reconciler when enabled) and closes everything on
+the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mpesa_daraja_kit.client import AsyncDarajaClient, TokenCache
+from mpesa_daraja_kit.clock import Clock, utc_now
+from mpesa_daraja_kit.config import Settings
+from mpesa_daraja_kit.db.engine import create_kit_engine
+from mpesa_daraja_kit.db.migrate import check_schema, migrate
+from mpesa_daraja_kit.errors import ConfigError
+from mpesa_daraja_kit.plugins import make_plugin_manager
+from mpesa_daraja_kit.services.callbacks import CallbackLogService
+from mpesa_daraja_kit.services.linking import Linker
+from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.stk import StkService
+from mpesa_daraja_kit.services.token_cache import DatabaseTokenCache
+from mpesa_daraja_kit.web.internal import build_internal_app
+from mpesa_daraja_kit.web.public import build_public_app
+
+__all__ = ["MpesaKit"]
+
+
+class MpesaKit:
+    """Everything the kit offers a host, built once.
+
+    Args:
+        settings: the kit's settings (default: ``Settings.from_env()``).
+        database_url: an async SQLAlchemy URL; the kit creates and disposes the engine.
+        engine: or the host's own ``AsyncEngine`` (the kit never disposes it).
+        plugins: objects or modules implementing the hooks in ``hookspecs``.
+        daraja_transport: an httpx transport for the Daraja client (tests, proxies).
+        token_cache: where the OAuth token is shared (default: the kit's database).
+        clock: returns aware UTC now (injectable in tests).
+        deliver_events: run the event dispatcher in :meth:`lifespan` (turn off when
+            the host drains ``kit.events`` from its own worker).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        database_url: str | None = None,
+        engine: AsyncEngine | None = None,
+        plugins: Iterable[Any] = (),
+        daraja_transport: httpx.AsyncBaseTransport | None = None,
+        token_cache: TokenCache | None = None,
+        clock: Clock = utc_now,
+        deliver_events: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        if (database_url is None) == (engine is None):
+            raise ConfigError("MpesaKit needs exactly one of database_url= or engine=")
+        if self.settings.stk_enabled and not self.settings.stk_callback_url:
+            raise ConfigError(
+                "stk_push_callback_url (MPESA_STK_PUSH_CALLBACK_URL, or MPESA_CALLBACK_BASE_URL) "
+                "is required while STK Push is enabled"
+            )
+        self._owns_engine = engine is None
+        self.engine: AsyncEngine = (
+            engine if engine is not None else create_kit_engine(database_url or "")
+        )
+        self.clock = clock
+        self.deliver_events = deliver_events
+        self.pm = make_plugin_manager(plugins, validation_mode=self.settings.c2b_validation_mode)
+        self.client = AsyncDarajaClient(
+            self.settings,
+            transport=daraja_transport,
+            token_cache=token_cache if token_cache is not None else DatabaseTokenCache(self.engine),
+            clock=clock,
+        )
+        self.events = EventOutbox(self.engine, self.pm, clock=clock)
+        self.callbacks = CallbackLogService(self.engine, clock=clock)
+        self.linker = Linker(self.events, clock=clock)
+        self.stk = StkService(
+            settings=self.settings,
+            engine=self.engine,
+            pm=self.pm,
+            client=self.client,
+            outbox=self.events,
+            callbacks=self.callbacks,
+            linker=self.linker,
+            clock=clock,
+        )
+        self.c2b: Any = None
+        self.statements: Any = None
+        self.payments: Any = None
+        self.public_app = build_public_app(self)
+        self.internal_app = build_internal_app(self)
+
+    async def migrate(self) -> None:
+        """Create or upgrade the kit's tables in this kit's database."""
+        await migrate(self.engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Check the schema, start background work; on exit stop it and close connections.
+
+        Raises:
+            SchemaOutOfDate: the database is behind the kit (names the command to run).
+        """
+        await check_schema(self.engine)
+        if self.deliver_events:
+            self.events.start()
+        try:
+            yield
+        finally:
+            await self.events.stop()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the Daraja client and, when the kit created it, the engine."""
+        await self.client.aclose()
+        if self._owns_engine:
+            await self.engine.dispose()

@@ -1,0 +1,89 @@
+"""One plugin manager per kit, the default plugins, and the helpers that call hooks."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from mpesa_daraja_kit import hookspecs
+from mpesa_daraja_kit.config import C2BValidationMode
+from mpesa_daraja_kit.events import Account, C2BDecision, Event
+from mpesa_daraja_kit.hookspecs import PROJECT_NAME, hookimpl
+
+__all__ = [
+    "DefaultC2BValidation",
+    "ask",
+    "has_host_implementation",
+    "make_plugin_manager",
+    "notify",
+]
+
+DEFAULT_PLUGIN_PREFIX = "mpesa_daraja_kit.default."
+
+
+class DefaultC2BValidation:
+    """The built-in validation answer: accept known accounts (or everything)."""
+
+    def __init__(self, mode: C2BValidationMode) -> None:
+        self.mode = mode
+
+    @hookimpl(trylast=True)
+    def mpesa_validate_c2b(self, account: Account | None) -> C2BDecision:
+        """Accept a known account; reject an unknown one with ``C2B00012``."""
+        if self.mode is C2BValidationMode.ALWAYS_ACCEPT or account is not None:
+            return C2BDecision.accept()
+        return C2BDecision.reject("C2B00012", "Rejected: unknown account number")
+
+
+def make_plugin_manager(
+    plugins: Iterable[Any], *, validation_mode: C2BValidationMode
+) -> pluggy.PluginManager:
+    """Return a new plugin manager with the kit's specs, defaults and the host's plugins.
+
+    Raises:
+        pluggy.PluginValidationError: when a plugin implements a hook that does
+            not exist (a misspelling) or with arguments the spec does not have.
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(DefaultC2BValidation(validation_mode), name=DEFAULT_PLUGIN_PREFIX + "c2b")
+    for plugin in plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+def _implementations(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
+    caller = getattr(pm.hook, hook_name)
+    # pluggy calls the list back to front (tryfirst/trylast already sorted in).
+    return list(reversed(caller.get_hookimpls()))
+
+
+def has_host_implementation(pm: pluggy.PluginManager, hook_name: str) -> bool:
+    """Tell whether a plugin other than the kit's defaults implements ``hook_name``."""
+    return any(
+        not (pm.get_name(impl.plugin) or "").startswith(DEFAULT_PLUGIN_PREFIX)
+        for impl in _implementations(pm, hook_name)
+    )
+
+
+async def ask(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Any:
+    """Call a question hook's implementations in turn; return the first non-None answer."""
+    for impl in _implementations(pm, hook_name):
+        result = impl.function(*[kwargs[name] for name in impl.argnames])
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None:
+            return result
+    return None
+
+
+async def notify(pm: pluggy.PluginManager, event: Event) -> None:
+    """Call every implementation of the event's hook (awaiting ``async def`` ones)."""
+    for impl in _implementations(pm, event.hook):
+        result = impl.function(*[{"event": event}[name] for name in impl.argnames])
+        if inspect.isawaitable(result):
+            await result

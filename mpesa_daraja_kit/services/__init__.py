@@ -1,0 +1,1 @@
+"""The kit's use-cases: STK Push, C2B, statements, reconciliation and event delivery."""

@@ -1,0 +1,154 @@
+"""The callback log: every body Safaricom sends, kept exactly as received, before parsing.
+
+Rule 1 of the kit (DESIGN.md §5): nothing Safaricom sends is lost. The raw bytes
+are committed first, in their own short transaction; parsing and applying come
+after, and their outcome is written back to the same row. A body that fails to
+parse stays ``FAILED`` with its reason until it is fixed and replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mpesa_daraja_kit.clock import Clock, utc_now
+from mpesa_daraja_kit.db.models import callback_log
+from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
+
+__all__ = ["CallbackLogService", "CallbackRecord", "IncomingCallback"]
+
+_T = callback_log
+
+
+@attrs.frozen(kw_only=True)
+class IncomingCallback:
+    """A callback body and what is known of its delivery."""
+
+    kind: CallbackKind
+    body: bytes
+    content_type: str | None = None
+    source_address: str | None = None
+    correlation_id: str | None = None
+    received_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CallbackRecord:
+    """One stored callback."""
+
+    id: int
+    kind: CallbackKind
+    outcome: CallbackOutcome
+    raw_body: bytes
+    content_type: str | None
+    source_address: str | None
+    correlation_id: str | None
+    reference: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class CallbackLogService:
+    """Store callback bodies and record what became of them."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    async def store(self, incoming: IncomingCallback) -> int:
+        """Commit the raw body and return its log id (before anything is parsed)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.insert(_T).values(
+                    kind=incoming.kind,
+                    outcome=CallbackOutcome.RECEIVED,
+                    raw_body=incoming.body,
+                    content_type=(incoming.content_type or "")[:255] or None,
+                    source_address=(incoming.source_address or "")[:64] or None,
+                    correlation_id=(incoming.correlation_id or "")[:64] or None,
+                    attempts=0,
+                    received_at=incoming.received_at or self._clock(),
+                )
+            )
+            log_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        assert log_id is not None
+        return int(log_id)
+
+    async def mark(
+        self,
+        log_id: int,
+        outcome: CallbackOutcome,
+        *,
+        conn: AsyncConnection | None = None,
+        reference: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Record a callback's outcome (in ``conn``'s transaction when given)."""
+        values: dict[str, Any] = {
+            "outcome": outcome,
+            "processed_at": self._clock(),
+            "attempts": _T.c.attempts + 1,
+            "error_code": error_code,
+            "error_message": (error_message or "")[:1000] or None,
+        }
+        if reference is not None:
+            values["reference"] = reference[:100]
+        stmt = sa.update(_T).where(_T.c.id == log_id).values(**values)
+        if conn is not None:
+            await conn.execute(stmt)
+            return
+        async with self._engine.begin() as own:
+            await own.execute(stmt)
+
+    async def get(self, log_id: int) -> CallbackRecord | None:
+        """Return one stored callback."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(_T).where(_T.c.id == log_id))).first()
+        return _record(row) if row is not None else None
+
+    async def list(
+        self,
+        *,
+        outcomes: Sequence[CallbackOutcome] | None = None,
+        kind: CallbackKind | None = None,
+        reference: str | None = None,
+        limit: int = 100,
+    ) -> list[CallbackRecord]:
+        """Return stored callbacks, newest first, filtered by outcome, kind or reference."""
+        stmt = sa.select(_T).order_by(_T.c.id.desc()).limit(limit)
+        if outcomes:
+            stmt = stmt.where(_T.c.outcome.in_(list(outcomes)))
+        if kind is not None:
+            stmt = stmt.where(_T.c.kind == kind)
+        if reference is not None:
+            stmt = stmt.where(_T.c.reference == reference)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_record(row) for row in rows]
+
+
+def _record(row: Any) -> CallbackRecord:
+    return CallbackRecord(
+        id=row.id,
+        kind=row.kind,
+        outcome=row.outcome,
+        raw_body=row.raw_body,
+        content_type=row.content_type,
+        source_address=row.source_address,
+        correlation_id=row.correlation_id,
+        reference=row.reference,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        attempts=row.attempts,
+        received_at=row.received_at,
+        processed_at=row.processed_at,
+    )

@@ -1,0 +1,201 @@
+"""Linking: an STK Push request and a payment row are the same money.
+
+The receipt decides first: an STK callback's ``MpesaReceiptNumber`` equals the
+C2B confirmation's ``TransID`` (DESIGN.md §5.4). Only where no receipt decides,
+the original plan's heuristic applies: same account reference (trimmed,
+case-insensitive), same phone hash (C2B sends the hash, not the number),
+amount within 0.01, the request created within 24 h before the payment,
+status PENDING, COMPLETED or EXPIRED, not linked yet — nearest in time wins.
+
+Whichever of the two arrives first, the link is made when the second arrives.
+A request links to at most one payment (a unique column), so a second
+payment with the same account and amount cannot steal a linked request. A
+heuristic link is replaced when a receipt later proves it wrong; a receipt
+link is never replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mpesa_daraja_kit.clock import Clock
+from mpesa_daraja_kit.db.models import payment_items, stk_requests
+from mpesa_daraja_kit.enums import StkPushStatus
+from mpesa_daraja_kit.events import PaymentLinked, StkPushUpdated
+from mpesa_daraja_kit.services.outbox import EventOutbox
+
+__all__ = ["HEURISTIC", "HEURISTIC_WINDOW", "RECEIPT", "Linker"]
+
+RECEIPT = "receipt"
+HEURISTIC = "heuristic"
+HEURISTIC_WINDOW = timedelta(hours=24)
+# The payment's time comes from M-Pesa's clock, the request's from ours: allow skew.
+_CLOCK_SKEW = timedelta(minutes=10)
+_TOLERANCE = Decimal("0.01")
+
+ITEMS = payment_items
+REQUESTS = stk_requests
+
+
+class Linker:
+    """Make and correct links between payment rows and STK requests."""
+
+    def __init__(self, outbox: EventOutbox, *, clock: Clock) -> None:
+        self._outbox = outbox
+        self._clock = clock
+
+    async def link_payment(self, conn: AsyncConnection, payment: Any) -> bool:
+        """Link a (new or enriched) payment row to its request: receipt first, heuristic second."""
+        request = (
+            await conn.execute(
+                sa.select(REQUESTS).where(
+                    REQUESTS.c.receipt_number == payment.transaction_reference
+                )
+            )
+        ).first()
+        if request is not None:
+            return await self.link(conn, payment, request, RECEIPT)
+        if payment.mpesa_stk_push_request_id is not None:
+            return False
+        for candidate in await self._candidates(conn, payment):
+            if await self.link(conn, payment, candidate, HEURISTIC):
+                return True
+        return False
+
+    async def _candidates(self, conn: AsyncConnection, payment: Any) -> list[Any]:
+        if not (payment.account_key and payment.msisdn_hash and payment.paid_in):
+            return []
+        when = payment.completion_time
+        stmt = (
+            sa.select(REQUESTS)
+            .where(
+                REQUESTS.c.account_key == payment.account_key,
+                REQUESTS.c.phone_hash == payment.msisdn_hash,
+                REQUESTS.c.amount.between(
+                    payment.paid_in - _TOLERANCE, payment.paid_in + _TOLERANCE
+                ),
+                REQUESTS.c.status.in_(
+                    [StkPushStatus.PENDING, StkPushStatus.COMPLETED, StkPushStatus.EXPIRED]
+                ),
+                REQUESTS.c.linked_transaction_id.is_(None),
+                REQUESTS.c.receipt_number.is_(None),
+                REQUESTS.c.created_at >= when - HEURISTIC_WINDOW,
+                REQUESTS.c.created_at <= when + _CLOCK_SKEW,
+            )
+            .order_by(REQUESTS.c.created_at.desc())
+            .limit(3)
+        )
+        return list((await conn.execute(stmt)).all())
+
+    async def link(self, conn: AsyncConnection, payment: Any, request: Any, method: str) -> bool:
+        """Link ``payment`` and ``request``; fire ``mpesa_payment_linked`` when the link is new."""
+        receipt = payment.transaction_reference
+        if method == RECEIPT:
+            # A receipt is proof: undo heuristic guesses that contradict it.
+            await conn.execute(
+                sa.update(ITEMS)
+                .where(ITEMS.c.mpesa_stk_push_request_id == request.id, ITEMS.c.id != payment.id)
+                .values(mpesa_stk_push_request_id=None, link_method=None)
+            )
+            previous = payment.mpesa_stk_push_request_id
+            if previous is not None and previous != request.id:
+                await conn.execute(
+                    sa.update(REQUESTS)
+                    .where(REQUESTS.c.id == previous)
+                    .values(linked_transaction_id=None)
+                )
+            result = await conn.execute(
+                sa.update(ITEMS)
+                .where(
+                    ITEMS.c.id == payment.id,
+                    sa.or_(
+                        ITEMS.c.mpesa_stk_push_request_id.is_(None),
+                        ITEMS.c.mpesa_stk_push_request_id != request.id,
+                    ),
+                )
+                .values(mpesa_stk_push_request_id=request.id, link_method=RECEIPT)
+            )
+            await conn.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == request.id)
+                .values(linked_transaction_id=receipt)
+            )
+            if result.rowcount != 1:
+                # Already linked to this request (maybe by the heuristic): now proven.
+                await conn.execute(
+                    sa.update(ITEMS).where(ITEMS.c.id == payment.id).values(link_method=RECEIPT)
+                )
+                return False
+        else:
+            claimed = await conn.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == request.id, REQUESTS.c.linked_transaction_id.is_(None))
+                .values(linked_transaction_id=receipt)
+            )
+            if claimed.rowcount != 1:
+                return False
+            result = await conn.execute(
+                sa.update(ITEMS)
+                .where(ITEMS.c.id == payment.id, ITEMS.c.mpesa_stk_push_request_id.is_(None))
+                .values(mpesa_stk_push_request_id=request.id, link_method=HEURISTIC)
+            )
+            if result.rowcount != 1:
+                await conn.execute(
+                    sa.update(REQUESTS)
+                    .where(REQUESTS.c.id == request.id)
+                    .values(linked_transaction_id=None)
+                )
+                return False
+        await self._outbox.add(
+            conn,
+            PaymentLinked(
+                payment_id=str(payment.id),
+                stk_push_request_id=str(request.id),
+                receipt_number=receipt,
+                account_reference=request.account_reference,
+                host_account_id=request.host_account_id,
+                amount=payment.paid_in if payment.paid_in is not None else request.amount,
+                method=method,
+            ),
+            dedupe_key=f"payment_linked:{payment.id}:{request.id}",
+        )
+        if request.status is StkPushStatus.EXPIRED:
+            await self._complete_expired(conn, request, receipt)
+        return True
+
+    async def _complete_expired(self, conn: AsyncConnection, request: Any, receipt: str) -> None:
+        """An EXPIRED prompt whose money arrived is COMPLETED after all (money moved)."""
+        now = self._clock()
+        result = await conn.execute(
+            sa.update(REQUESTS)
+            .where(REQUESTS.c.id == request.id, REQUESTS.c.status == StkPushStatus.EXPIRED)
+            .values(
+                status=StkPushStatus.COMPLETED,
+                completed_at=now,
+                updated_at=now,
+                receipt_number=sa.func.coalesce(REQUESTS.c.receipt_number, receipt),
+            )
+        )
+        if result.rowcount == 1:
+            await self._outbox.add(
+                conn,
+                StkPushUpdated(
+                    stk_push_request_id=str(request.id),
+                    status=StkPushStatus.COMPLETED.value,
+                    previous_status=StkPushStatus.EXPIRED.value,
+                    checkout_request_id=request.checkout_request_id,
+                    account_reference=request.account_reference,
+                    host_account_id=request.host_account_id,
+                    amount=request.amount,
+                    result_code=request.result_code,
+                    result_desc=request.result_desc,
+                    receipt_number=receipt,
+                    phone_hash=request.phone_hash,
+                ),
+                dedupe_key=f"stk_push_updated:{request.id}:{StkPushStatus.COMPLETED.value}",
+            )

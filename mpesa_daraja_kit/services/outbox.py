@@ -1,0 +1,220 @@
+"""The event outbox: events committed with their change, delivered to hooks after commit.
+
+:meth:`EventOutbox.add` writes the event in the caller's transaction (a unique
+``dedupe_key`` makes "the same change twice" one event). After commit the
+kit's background dispatcher is woken — or, when no dispatcher runs (a script
+using the services directly), the outbox is drained inline. A hook that
+raises leaves the event pending with the error recorded, to be tried again
+with capped exponential backoff; a delivered event is never delivered again.
+Several workers may drain one database: an event is claimed with a lease by
+a conditional update, so one worker delivers it at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import attrs
+import pluggy
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mpesa_daraja_kit.clock import Clock, utc_now
+from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
+from mpesa_daraja_kit.db.queries import insert_ignore
+from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
+from mpesa_daraja_kit.plugins import notify
+
+__all__ = ["DrainResult", "EventOutbox"]
+
+log = logging.getLogger("mpesa_daraja_kit.events")
+_T = event_outbox
+
+
+@attrs.frozen
+class DrainResult:
+    """What one drain did."""
+
+    delivered: int = 0
+    failed: int = 0
+
+
+class EventOutbox:
+    """Write events transactionally and deliver them to the event hooks."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        pm: pluggy.PluginManager,
+        *,
+        clock: Clock = utc_now,
+        lease_seconds: float = 300.0,
+        max_backoff_seconds: float = 900.0,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self._engine = engine
+        self._pm = pm
+        self._clock = clock
+        self._lease = timedelta(seconds=lease_seconds)
+        self._max_backoff = max_backoff_seconds
+        self._poll_interval = poll_interval
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._drain_lock = asyncio.Lock()
+
+    # -- writing ------------------------------------------------------------------
+
+    async def add(self, conn: AsyncConnection, event: Event, dedupe_key: str) -> bool:
+        """Queue ``event`` in the caller's transaction; False when ``dedupe_key`` is queued."""
+        return await insert_ignore(
+            conn,
+            _T,
+            {
+                "id": uuid.UUID(event.event_id),
+                "event_type": event.hook,
+                "dedupe_key": dedupe_key[:255],
+                "payload": event_to_payload(event),
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": event.occurred_at,
+                "created_at": self._clock(),
+            },
+            ["dedupe_key"],
+        )
+
+    async def after_commit(self) -> None:
+        """Get freshly committed events delivered: wake the dispatcher, or drain inline."""
+        if self._wakeup is not None:
+            self._wakeup.set()
+        else:
+            await self.drain()
+
+    # -- delivering ---------------------------------------------------------------
+
+    async def drain(self, limit: int = 100) -> DrainResult:
+        """Deliver due events (oldest first) until none is due or ``limit`` were tried."""
+        delivered = failed = 0
+        async with self._drain_lock:
+            while delivered + failed < limit:
+                claimed = await self._claim(min(50, limit - delivered - failed))
+                if not claimed:
+                    break
+                for row in claimed:
+                    if await self._deliver(row):
+                        delivered += 1
+                    else:
+                        failed += 1
+        return DrainResult(delivered, failed)
+
+    async def _claim(self, batch: int) -> list[Any]:
+        now = self._clock()
+        due = (
+            (_T.c.status == OutboxStatus.PENDING)
+            & (_T.c.next_attempt_at <= now)
+            & (_T.c.locked_until.is_(None) | (_T.c.locked_until < now))
+        )
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(_T).where(due).order_by(_T.c.created_at, _T.c.id).limit(batch)
+                )
+            ).all()
+            claimed = []
+            for row in rows:
+                # A conditional update is the claim: another worker's lease makes it miss.
+                result = await conn.execute(
+                    sa.update(_T)
+                    .where(_T.c.id == row.id, due)
+                    .values(locked_until=now + self._lease)
+                )
+                if result.rowcount == 1:
+                    claimed.append(row)
+        return claimed
+
+    async def _deliver(self, row: Any) -> bool:
+        try:
+            event = event_from_payload(row.event_type, row.payload)
+            await notify(self._pm, event)
+        except Exception as exc:
+            attempts = row.attempts + 1
+            delay = min(self._max_backoff, 2.0**attempts) * random.uniform(0.5, 1.0)
+            log.exception(
+                "event hook failed; will retry",
+                extra={"event_id": str(row.id), "event_type": row.event_type, "attempts": attempts},
+            )
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    sa.update(_T)
+                    .where(_T.c.id == row.id)
+                    .values(
+                        attempts=attempts,
+                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                        next_attempt_at=self._clock() + timedelta(seconds=delay),
+                        locked_until=None,
+                    )
+                )
+            return False
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(_T)
+                .where(_T.c.id == row.id)
+                .values(
+                    status=OutboxStatus.DELIVERED,
+                    attempts=row.attempts + 1,
+                    delivered_at=self._clock(),
+                    locked_until=None,
+                    last_error=None,
+                )
+            )
+        return True
+
+    async def pending_count(self) -> int:
+        """Return how many events wait for delivery."""
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(_T)
+                .where(_T.c.status == OutboxStatus.PENDING)
+            )
+        return int(count or 0)
+
+    # -- the background dispatcher -------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the background dispatcher runs in this process."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the background dispatcher (called by ``MpesaKit.lifespan``)."""
+        if self.running:
+            return
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="mpesa-kit-outbox")
+
+    async def stop(self) -> None:
+        """Stop the background dispatcher; pending events stay for the next start."""
+        task, self._task = self._task, None
+        self._wakeup = None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        wakeup = self._wakeup
+        assert wakeup is not None
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox drain failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), self._poll_interval)
+            wakeup.clear()

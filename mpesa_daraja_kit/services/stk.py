@@ -1,0 +1,616 @@
+"""STK Push (M-Pesa Express): initiate a prompt, settle it from its callback, read it.
+
+Rules (DESIGN.md §5, DARAJA.md):
+
+- The request is stored PENDING *before* Daraja is called, then Daraja's own
+  ``MerchantRequestID`` and ``CheckoutRequestID`` are stored.
+- A push that may have reached Daraja (timeout after sending, 5xx) is never
+  sent again: the request stays PENDING, marked ``outcome_unknown``, for
+  reconciliation.
+- A final status is never overwritten by a later, weaker signal; a late
+  success still wins over EXPIRED (money moved). The database decides with
+  a conditional update, so twenty copies of one callback change one row once.
+- A callback can beat the initiate response: it is kept WAITING and applied
+  as soon as the request's CheckoutRequestID is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pluggy
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mpesa_daraja_kit.client import AsyncDarajaClient
+from mpesa_daraja_kit.client.errors import (
+    DarajaAPIError,
+    DarajaOutcomeUnknown,
+    DarajaTransportError,
+)
+from mpesa_daraja_kit.clock import Clock, utc_now
+from mpesa_daraja_kit.config import Settings
+from mpesa_daraja_kit.db.models import payment_items, stk_requests
+from mpesa_daraja_kit.db.queries import insert_ignore
+from mpesa_daraja_kit.enums import (
+    CallbackKind,
+    CallbackOutcome,
+    Direction,
+    EntryKind,
+    PaymentSource,
+    StatementReasonType,
+    StkPushStatus,
+)
+from mpesa_daraja_kit.errors import (
+    DarajaError,
+    ErrorCode,
+    IdempotencyConflict,
+    InvalidAmount,
+    NotFound,
+    PayloadError,
+    StkDisabled,
+    StkPushInProgress,
+    StkPushRejected,
+    UnknownAccount,
+    ValidationError,
+)
+from mpesa_daraja_kit.events import PaymentLinked, PaymentRecorded, StkPushUpdated
+from mpesa_daraja_kit.money import parse_amount, whole_shillings
+from mpesa_daraja_kit.phone import hash_msisdn, mask_msisdn, normalize_msisdn
+from mpesa_daraja_kit.reference import account_key, validate_stk_account_reference
+from mpesa_daraja_kit.services.accounts import lookup_account
+from mpesa_daraja_kit.services.callbacks import CallbackLogService, IncomingCallback
+from mpesa_daraja_kit.services.linking import RECEIPT, Linker
+from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.views import StkPushView
+from mpesa_daraja_kit.wire import StkCallback, parse_stk_callback
+
+__all__ = ["InitiateResult", "Settlement", "StkService"]
+
+log = logging.getLogger("mpesa_daraja_kit.stk")
+REQUESTS = stk_requests
+ITEMS = payment_items
+DEFAULT_DESCRIPTION = "Payment"
+
+
+@attrs.frozen
+class InitiateResult:
+    """An initiated (or idempotently returned) STK Push request."""
+
+    request: StkPushView
+    created: bool
+    """False when an earlier request with the same idempotency key was returned."""
+
+
+@attrs.frozen(kw_only=True)
+class Settlement:
+    """A final answer about a prompt, from a callback or from STK Push Query."""
+
+    status: StkPushStatus
+    result_code: str
+    result_desc: str
+    receipt_number: str | None = None
+    amount: Decimal | None = None
+    transaction_date: datetime | None = None
+    phone_number: str | None = None
+    verified: bool = False
+
+    @classmethod
+    def from_callback(cls, cb: StkCallback) -> Settlement:
+        """Build a settlement from a parsed callback."""
+        return cls(
+            status=cb.status,
+            result_code=cb.result_code,
+            result_desc=cb.result_desc,
+            receipt_number=cb.receipt_number if cb.succeeded else None,
+            amount=cb.amount,
+            transaction_date=cb.transaction_date,
+            phone_number=cb.phone_number,
+        )
+
+
+class StkService:
+    """Initiate, settle and read STK Push requests."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        pm: pluggy.PluginManager,
+        client: AsyncDarajaClient,
+        outbox: EventOutbox,
+        callbacks: CallbackLogService,
+        linker: Linker,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._pm = pm
+        self._client = client
+        self._outbox = outbox
+        self._callbacks = callbacks
+        self._linker = linker
+        self._clock = clock
+
+    # -- reading --------------------------------------------------------------------
+
+    async def get(self, request_id: uuid.UUID | str) -> StkPushView:
+        """Return one request by the kit's id (or by its CheckoutRequestID)."""
+        condition: Any
+        try:
+            condition = REQUESTS.c.id == uuid.UUID(str(request_id))
+        except ValueError:
+            condition = REQUESTS.c.checkout_request_id == str(request_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(REQUESTS).where(condition))).first()
+        if row is None:
+            raise NotFound(f"no STK push request {str(request_id)[:100]!r}")
+        return StkPushView.from_row(row)
+
+    async def list_pending(self, limit: int = 100) -> Sequence[StkPushView]:
+        """Return PENDING requests, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(REQUESTS)
+                    .where(REQUESTS.c.status == StkPushStatus.PENDING)
+                    .order_by(REQUESTS.c.created_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [StkPushView.from_row(r) for r in rows]
+
+    # -- initiating -----------------------------------------------------------------
+
+    def _validate(
+        self, phone_number: str | int, amount: object, account_reference: str, desc: str | None
+    ) -> tuple[str, int, str, str]:
+        s = self._settings
+        phone = normalize_msisdn(phone_number)
+        parsed = parse_amount(amount, field="amount")
+        assert parsed is not None
+        whole = whole_shillings(parsed)
+        if not s.amount_min <= whole <= s.amount_max:
+            raise InvalidAmount(
+                f"amount {whole} is outside the allowed range {s.amount_min}–{s.amount_max} KES"
+            )
+        reference = validate_stk_account_reference(
+            account_reference, max_length=s.account_reference_max_length
+        )
+        description = (desc or DEFAULT_DESCRIPTION).strip() or DEFAULT_DESCRIPTION
+        if len(description) > s.transaction_desc_max_length:
+            raise ValidationError(
+                f"transaction description {description!r} has {len(description)} characters; "
+                f"M-Pesa Express accepts at most {s.transaction_desc_max_length}",
+                code=ErrorCode.INVALID_TRANSACTION_DESC,
+            )
+        return phone, whole, reference, description
+
+    async def initiate(
+        self,
+        phone_number: str | int,
+        amount: int | str | Decimal,
+        account_reference: str,
+        transaction_desc: str | None = None,
+        *,
+        initiated_by: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> InitiateResult:
+        """Start a payment prompt on ``phone_number`` for ``account_reference``.
+
+        Raises:
+            StkDisabled: STK initiation is switched off.
+            InvalidPhoneNumber, InvalidAmount, InvalidAccountReference, ValidationError:
+                the input would not be accepted by Daraja.
+            UnknownAccount: ``mpesa_lookup_account`` does not know the reference.
+            StkPushInProgress: the phone already has an open prompt.
+            IdempotencyConflict: the key was used before with other parameters.
+            StkPushRejected: Daraja refused the push (stored FAILED).
+            DarajaError: Daraja could not be reached (stored FAILED; nothing was sent).
+        """
+        if not self._settings.stk_enabled:
+            raise StkDisabled("STK Push initiation is switched off (MPESA_STK_ENABLED=false)")
+        phone, whole, reference, description = self._validate(
+            phone_number, amount, account_reference, transaction_desc
+        )
+        key = (idempotency_key or "").strip()[:255] or None
+        if key is not None:
+            existing = await self._by_idempotency_key(key)
+            if existing is not None:
+                return self._idempotent(existing, phone, whole, reference)
+        account = await lookup_account(self._pm, reference)
+        if account is None:
+            raise UnknownAccount(
+                f"no account with reference {reference!r}; check the policy's payment "
+                "account number",
+                account_reference=reference,
+            )
+        request_id = uuid.uuid4()
+        now = self._clock()
+        window = timedelta(seconds=self._settings.stk_duplicate_window)
+        try:
+            async with self._engine.begin() as conn:
+                if window:
+                    # An older open prompt has long timed out on the phone: free the slot.
+                    await conn.execute(
+                        sa.update(REQUESTS)
+                        .where(
+                            REQUESTS.c.active_phone == phone, REQUESTS.c.created_at < now - window
+                        )
+                        .values(active_phone=None)
+                    )
+                await conn.execute(
+                    sa.insert(REQUESTS).values(
+                        id=request_id,
+                        phone_number=phone,
+                        phone_hash=hash_msisdn(phone),
+                        amount=Decimal(whole),
+                        account_reference=reference,
+                        account_key=account_key(reference),
+                        transaction_desc=description,
+                        status=StkPushStatus.PENDING,
+                        initiated_by=initiated_by,
+                        idempotency_key=key,
+                        host_account_id=account.account_id,
+                        active_phone=phone if window else None,
+                        outcome_unknown=False,
+                        reconcile_attempts=0,
+                        initiated_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            if key is not None:
+                existing = await self._by_idempotency_key(key)
+                if existing is not None:
+                    return self._idempotent(existing, phone, whole, reference)
+            raise StkPushInProgress(
+                "this phone already has an M-Pesa prompt open; wait for it to finish "
+                f"(up to {int(window.total_seconds())} s) before sending another",
+                phone=mask_msisdn(phone),
+            ) from None
+        return InitiateResult(
+            await self._send(request_id, phone, whole, reference, description), True
+        )
+
+    async def _by_idempotency_key(self, key: str) -> Any:
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.idempotency_key == key))
+            ).first()
+
+    def _idempotent(self, row: Any, phone: str, whole: int, reference: str) -> InitiateResult:
+        if (row.phone_number, row.amount, row.account_key) != (
+            phone,
+            Decimal(whole),
+            account_key(reference),
+        ):
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used for a different payment request; "
+                "use a new key for a new request",
+                stk_push_request_id=str(row.id),
+            )
+        return InitiateResult(StkPushView.from_row(row), False)
+
+    async def _send(
+        self, request_id: uuid.UUID, phone: str, whole: int, reference: str, description: str
+    ) -> StkPushView:
+        try:
+            result = await self._client.stk_push(
+                phone, whole, reference, description, callback_url=self._settings.stk_callback_url
+            )
+        except DarajaAPIError as exc:
+            await self._fail(request_id, exc.error_code or "daraja_error", exc.error_message)
+            raise StkPushRejected(
+                f"Daraja refused the STK push: {exc.error_message}",
+                daraja_error_code=exc.error_code,
+                classification=str(exc.classification),
+                stk_push_request_id=str(request_id),
+            ) from exc
+        except DarajaTransportError as exc:
+            if not exc.request_sent:
+                await self._fail(request_id, str(exc.code), exc.message)
+                raise
+            return await self._outcome_unknown(request_id, exc)
+        except (DarajaOutcomeUnknown, DarajaError) as exc:
+            return await self._outcome_unknown(request_id, exc)
+        except Exception as exc:
+            await self._fail(request_id, "kit_error", f"{type(exc).__name__}: {exc}")
+            raise
+        response = result.response
+        if not response.accepted:
+            await self._fail(request_id, response.response_code, response.response_description)
+            raise StkPushRejected(
+                f"Daraja did not accept the STK push: {response.response_description}",
+                daraja_error_code=response.response_code,
+                stk_push_request_id=str(request_id),
+            )
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == request_id)
+                .values(
+                    checkout_request_id=response.checkout_request_id,
+                    merchant_request_id=response.merchant_request_id,
+                    updated_at=self._clock(),
+                )
+            )
+        await self._apply_waiting_callbacks(response.checkout_request_id)
+        return await self.get(request_id)
+
+    async def _fail(self, request_id: uuid.UUID, code: str, desc: str) -> None:
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == request_id))).one()
+            await self._settle(
+                conn,
+                row,
+                Settlement(
+                    status=StkPushStatus.FAILED, result_code=code[:20], result_desc=desc[:500]
+                ),
+            )
+        await self._outbox.after_commit()
+
+    async def _outcome_unknown(self, request_id: uuid.UUID, exc: Exception) -> StkPushView:
+        log.warning(
+            "STK push outcome unknown; left PENDING for reconciliation (never re-sent)",
+            extra={"stk_push_request_id": str(request_id), "error": type(exc).__name__},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == request_id)
+                .values(
+                    outcome_unknown=True,
+                    result_desc=f"outcome unknown: {type(exc).__name__}"[:500],
+                    updated_at=self._clock(),
+                )
+            )
+        return await self.get(request_id)
+
+    # -- settling -----------------------------------------------------------------------
+
+    async def handle_callback(self, incoming: IncomingCallback) -> CallbackOutcome:
+        """Keep the raw callback body, then parse and apply it. Never raises for bad bodies."""
+        log_id = await self._callbacks.store(incoming)
+        return await self.apply_callback(log_id, incoming.body)
+
+    async def apply_callback(self, log_id: int, body: bytes) -> CallbackOutcome:
+        """Parse and apply a stored callback (also used to replay one)."""
+        try:
+            callback = parse_stk_callback(body)
+        except PayloadError as exc:
+            log.warning(
+                "STK callback could not be parsed; kept for replay",
+                extra={"callback_log_id": log_id, "error_code": str(exc.code), "field": exc.field},
+            )
+            await self._callbacks.mark(
+                log_id, CallbackOutcome.FAILED, error_code=str(exc.code), error_message=exc.message
+            )
+            return CallbackOutcome.FAILED
+        outcome = await self._apply(log_id, callback)
+        if outcome is CallbackOutcome.WAITING and await self._exists(callback.checkout_request_id):
+            # The request was stored between our look-up and our mark: apply it now.
+            outcome = await self._apply(log_id, callback)
+        await self._outbox.after_commit()
+        return outcome
+
+    async def _exists(self, checkout_request_id: str) -> bool:
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(
+                sa.select(REQUESTS.c.id).where(
+                    REQUESTS.c.checkout_request_id == checkout_request_id
+                )
+            )
+        return found is not None
+
+    async def _apply(self, log_id: int, callback: StkCallback) -> CallbackOutcome:
+        reference = callback.checkout_request_id
+        try:
+            async with self._engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        sa.select(REQUESTS).where(REQUESTS.c.checkout_request_id == reference)
+                    )
+                ).first()
+                if row is None:
+                    outcome = CallbackOutcome.WAITING
+                else:
+                    applied = await self._settle(conn, row, Settlement.from_callback(callback))
+                    outcome = CallbackOutcome.APPLIED if applied else CallbackOutcome.DUPLICATE
+                await self._callbacks.mark(log_id, outcome, conn=conn, reference=reference)
+        except IntegrityError as exc:
+            log.error(
+                "STK callback conflicts with stored data; kept for review",
+                extra={"callback_log_id": log_id, "checkout_request_id": reference},
+            )
+            await self._callbacks.mark(
+                log_id,
+                CallbackOutcome.FAILED,
+                reference=reference,
+                error_code="conflict",
+                error_message=f"conflicts with stored data: {type(exc.orig).__name__}",
+            )
+            return CallbackOutcome.FAILED
+        return outcome
+
+    async def _apply_waiting_callbacks(self, checkout_request_id: str) -> None:
+        waiting = await self._callbacks.list(
+            outcomes=[CallbackOutcome.WAITING],
+            kind=CallbackKind.STK_CALLBACK,
+            reference=checkout_request_id,
+        )
+        for record in reversed(waiting):
+            await self.apply_callback(record.id, record.raw_body)
+
+    async def settle(self, request_id: uuid.UUID, settlement: Settlement) -> bool:
+        """Apply a final answer (e.g. from STK Push Query); False when it changes nothing."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == request_id))
+            ).first()
+            if row is None:
+                raise NotFound(f"no STK push request {request_id}")
+            applied = await self._settle(conn, row, settlement)
+        await self._outbox.after_commit()
+        return applied
+
+    async def _settle(self, conn: AsyncConnection, row: Any, settlement: Settlement) -> bool:
+        """Move ``row`` to a final status unless it already has one (EXPIRED yields to success)."""
+        status = settlement.status
+        allowed = [StkPushStatus.PENDING]
+        if status is StkPushStatus.COMPLETED:
+            allowed.append(StkPushStatus.EXPIRED)
+        now = self._clock()
+        values: dict[str, Any] = {
+            "status": status,
+            "result_code": settlement.result_code[:20],
+            "result_desc": settlement.result_desc[:500],
+            "completed_at": now,
+            "active_phone": None,
+            "updated_at": now,
+        }
+        if settlement.receipt_number:
+            values["receipt_number"] = settlement.receipt_number
+            values["transaction_date"] = settlement.transaction_date
+        if settlement.verified:
+            values["verified_at"] = now
+        result = await conn.execute(
+            sa.update(REQUESTS)
+            .where(REQUESTS.c.id == row.id, REQUESTS.c.status.in_(allowed))
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            return False
+        await self._outbox.add(
+            conn,
+            StkPushUpdated(
+                stk_push_request_id=str(row.id),
+                status=status.value,
+                previous_status=row.status.value,
+                checkout_request_id=row.checkout_request_id,
+                account_reference=row.account_reference,
+                host_account_id=row.host_account_id,
+                amount=row.amount,
+                result_code=settlement.result_code,
+                result_desc=settlement.result_desc,
+                receipt_number=settlement.receipt_number,
+                phone_hash=row.phone_hash,
+            ),
+            dedupe_key=f"stk_push_updated:{row.id}:{status.value}",
+        )
+        if status is StkPushStatus.COMPLETED and settlement.receipt_number:
+            fresh = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == row.id))).one()
+            await self._record_payment(conn, fresh, settlement)
+        return True
+
+    async def _record_payment(self, conn: AsyncConnection, request: Any, s: Settlement) -> None:
+        """Record the money of a successful prompt, or confirm the row another source made."""
+        receipt = s.receipt_number
+        assert receipt is not None
+        now = self._clock()
+        phone = request.phone_number
+        if s.phone_number:
+            with contextlib.suppress(ValidationError):
+                phone = normalize_msisdn(s.phone_number)
+        amount = s.amount if s.amount is not None else request.amount
+        # A heuristic guess that pointed this request at another payment is now disproved.
+        await conn.execute(
+            sa.update(ITEMS)
+            .where(
+                ITEMS.c.mpesa_stk_push_request_id == request.id,
+                ITEMS.c.transaction_reference != receipt,
+            )
+            .values(mpesa_stk_push_request_id=None, link_method=None)
+        )
+        payment_id = uuid.uuid4()
+        inserted = await insert_ignore(
+            conn,
+            ITEMS,
+            {
+                "id": payment_id,
+                "transaction_reference": receipt,
+                "entry_key": "",
+                "entry_kind": EntryKind.RECEIVED,
+                "direction": Direction.IN,
+                "source": PaymentSource.STK_CALLBACK,
+                "completion_time": s.transaction_date or now,
+                "transaction_status": "Completed",
+                "transaction_type": self._settings.transaction_kind.daraja_transaction_type,
+                "paid_in": amount,
+                "reason_type": StatementReasonType.PayBill_STK,
+                "account_number": request.account_reference,
+                "account_key": request.account_key,
+                "host_account_id": request.host_account_id,
+                "msisdn": phone,
+                "msisdn_hash": hash_msisdn(phone),
+                "business_short_code": self._settings.business_short_code or None,
+                "mpesa_stk_push_request_id": request.id,
+                "link_method": RECEIPT,
+                "confirmed_by_stk_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+            ["transaction_reference", "entry_key"],
+        )
+        if inserted:
+            await conn.execute(
+                sa.update(REQUESTS)
+                .where(REQUESTS.c.id == request.id)
+                .values(linked_transaction_id=receipt)
+            )
+            payment = (await conn.execute(sa.select(ITEMS).where(ITEMS.c.id == payment_id))).one()
+            await self._outbox.add(
+                conn,
+                PaymentRecorded(
+                    payment_id=str(payment_id),
+                    receipt_number=receipt,
+                    source=PaymentSource.STK_CALLBACK.value,
+                    amount=amount,
+                    account_reference=request.account_reference,
+                    host_account_id=request.host_account_id,
+                    transaction_time=payment.completion_time,
+                    msisdn_hash=payment.msisdn_hash,
+                    stk_push_request_id=str(request.id),
+                ),
+                dedupe_key=f"payment_recorded:{receipt}",
+            )
+            await self._linked_event(conn, payment, request)
+            return
+        await conn.execute(
+            sa.update(ITEMS)
+            .where(ITEMS.c.transaction_reference == receipt, ITEMS.c.entry_key == "")
+            .values(confirmed_by_stk_at=now, updated_at=now)
+        )
+        payment = (
+            await conn.execute(
+                sa.select(ITEMS).where(
+                    ITEMS.c.transaction_reference == receipt, ITEMS.c.entry_key == ""
+                )
+            )
+        ).one()
+        await self._linker.link(conn, payment, request, RECEIPT)
+
+    async def _linked_event(self, conn: AsyncConnection, payment: Any, request: Any) -> None:
+        await self._outbox.add(
+            conn,
+            PaymentLinked(
+                payment_id=str(payment.id),
+                stk_push_request_id=str(request.id),
+                receipt_number=payment.transaction_reference,
+                account_reference=request.account_reference,
+                host_account_id=request.host_account_id,
+                amount=payment.paid_in,
+                method=RECEIPT,
+            ),
+            dedupe_key=f"payment_linked:{payment.id}:{request.id}",
+        )

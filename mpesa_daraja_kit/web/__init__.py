@@ -1,0 +1,1 @@
+"""The kit's Starlette apps: the public one (callbacks) and the internal one (staff)."""

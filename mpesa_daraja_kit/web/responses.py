@@ -1,0 +1,73 @@
+"""Error answers with stable codes, and JSON rendering of service views."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
+
+__all__ = ["STATUS_BY_CODE", "error_response", "json_ready"]
+
+STATUS_BY_CODE: Mapping[ErrorCode, int] = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.AUTHENTICATION_NOT_CONFIGURED: 503,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNKNOWN_ACCOUNT: 404,
+    ErrorCode.STK_DISABLED: 503,
+    ErrorCode.STK_PUSH_IN_PROGRESS: 409,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.STATEMENT_TOO_LARGE: 413,
+    ErrorCode.DARAJA_ERROR: 502,
+    ErrorCode.DARAJA_CONNECTION: 503,
+    ErrorCode.DARAJA_TIMEOUT: 504,
+    ErrorCode.DARAJA_INVALID_RESPONSE: 502,
+    ErrorCode.DARAJA_OUTCOME_UNKNOWN: 504,
+    ErrorCode.CONFIG_INVALID: 500,
+    ErrorCode.SCHEMA_OUT_OF_DATE: 503,
+}
+
+# Daraja's refusals map to what the caller can do about them.
+_REJECTION_STATUS = {
+    "invalid_request": 400,
+    "subscriber_busy": 409,
+    "rate_limited": 429,
+    "auth": 502,
+    "product_not_enabled": 502,
+    "server": 502,
+}
+
+
+def error_response(exc: MpesaKitError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """Return ``{"error": {"code", "message", ...}}`` with the status for the error's code."""
+    status = STATUS_BY_CODE.get(exc.code, 400)
+    if exc.code is ErrorCode.STK_PUSH_REJECTED:
+        status = _REJECTION_STATUS.get(str(exc.details.get("classification", "")), 502)
+    extra = dict(headers or {})
+    if exc.code is ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
+        extra["Retry-After"] = str(exc.details["retry_after"])
+    return JSONResponse({"error": json_ready(exc.to_dict())}, status_code=status, headers=extra)
+
+
+def json_ready(value: Any) -> Any:
+    """Return ``value`` with Decimals as exact text, datetimes as ISO 8601, UUIDs as text."""
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
