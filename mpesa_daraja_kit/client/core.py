@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import attrs
 import httpx
 
+from mpesa_daraja_kit.client import checks
 from mpesa_daraja_kit.client.errors import (
     DarajaAPIError,
     DarajaConnectionError,
@@ -30,16 +30,13 @@ from mpesa_daraja_kit.client.errors import (
     DarajaTransportError,
 )
 from mpesa_daraja_kit.clock import Clock, format_daraja_timestamp, parse_daraja_timestamp, utc_now
-from mpesa_daraja_kit.config import C2BResponseType, Environment, Settings, banned_url_words
+from mpesa_daraja_kit.config import Environment, Settings
 from mpesa_daraja_kit.errors import (
     ConfigError,
     DarajaError,
-    ErrorCode,
-    InvalidAmount,
     PayloadError,
     ValidationError,
 )
-from mpesa_daraja_kit.money import parse_amount, whole_shillings
 from mpesa_daraja_kit.phone import normalize_msisdn
 from mpesa_daraja_kit.reference import validate_stk_account_reference
 from mpesa_daraja_kit.wire import (
@@ -68,7 +65,6 @@ PATHS: Mapping[str, str] = {
     "c2b_simulate": "/mpesa/c2b/v1/simulate",
 }
 
-DEFAULT_TRANSACTION_DESC = "Payment"
 _COMMAND_IDS = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
 
 
@@ -132,16 +128,6 @@ def outcome_unknown(
         reason=str(error.code),
         request=sent,
     )
-
-
-def _check_url(name: str, url: str, *, https: bool) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationError(f"{name} {url[:80]!r} is not an absolute http(s) URL", field=name)
-    if https and parts.scheme != "https":
-        raise ValidationError(f"{name} must use https for Daraja production", field=name)
-    return url
 
 
 class DarajaCore:
@@ -220,7 +206,7 @@ class DarajaCore:
         reference = validate_stk_account_reference(
             account_reference, max_length=s.account_reference_max_length
         )
-        description = self._description(transaction_desc)
+        description = checks.transaction_desc(s, transaction_desc)
         url = self._stk_callback_url(callback_url)
         timestamp = self.timestamp()
         return StkPushRequest(
@@ -239,43 +225,7 @@ class DarajaCore:
 
     def stk_amount(self, amount: int | Decimal | str) -> int:
         """Return ``amount`` as whole shillings within the configured STK limits."""
-        s = self.settings
-        value = parse_amount(amount, field="amount")
-        assert value is not None
-        whole = whole_shillings(value, field="amount")
-        if whole < s.amount_min:
-            raise InvalidAmount(
-                f"amount {whole} is below the smallest STK amount, {s.amount_min} KES "
-                "(MPESA_AMOUNT_MIN)"
-            )
-        if whole > s.amount_max:
-            raise InvalidAmount(
-                f"amount {whole} is above the largest STK amount, {s.amount_max} KES "
-                "(MPESA_AMOUNT_MAX)"
-            )
-        return whole
-
-    def _description(self, value: str | None) -> str:
-        limit = self.settings.transaction_desc_max_length
-        text = DEFAULT_TRANSACTION_DESC if value is None else value.strip()
-        if not text:
-            raise ValidationError(
-                "transaction description is empty; expected up to "
-                f"{limit} characters, e.g. 'Premium'",
-                code=ErrorCode.INVALID_TRANSACTION_DESC,
-            )
-        if len(text) > limit:
-            raise ValidationError(
-                f"transaction description {text!r} has {len(text)} characters; M-Pesa Express "
-                f"accepts at most {limit} (e.g. {text[:limit]!r})",
-                code=ErrorCode.INVALID_TRANSACTION_DESC,
-            )
-        if not text.isprintable():
-            raise ValidationError(
-                "transaction description contains control characters; use plain text",
-                code=ErrorCode.INVALID_TRANSACTION_DESC,
-            )
-        return text
+        return checks.stk_amount(self.settings, amount)
 
     def _stk_callback_url(self, explicit: str | None) -> str:
         url = explicit if explicit is not None else self.settings.stk_callback_url
@@ -284,7 +234,7 @@ class DarajaCore:
                 "no STK callback URL: pass callback_url= or set MPESA_CALLBACK_BASE_URL "
                 "(or MPESA_STK_PUSH_CALLBACK_URL)"
             )
-        return _check_url("callback_url", url, https=self._production)
+        return checks.check_url("callback_url", url, https=self._production)
 
     @property
     def _production(self) -> bool:
@@ -327,45 +277,27 @@ class DarajaCore:
                 Safaricom refuses (the message names the word).
         """
         s = self.settings
-        chosen = (version or s.c2b_register_version).strip().lower()
-        if chosen not in ("v1", "v2"):
-            raise ValidationError(
-                f"version {chosen!r} is not a C2B register API version; expected 'v1' or 'v2'",
-                field="version",
-            )
-        kind = response_type if response_type is not None else s.c2b_response_type.value
-        matches = [m.value for m in C2BResponseType if m.value.lower() == kind.strip().lower()]
-        if not matches:
-            raise ValidationError(
-                f"response_type {kind!r} is not 'Completed' or 'Cancelled'", field="response_type"
-            )
-        urls: dict[str, str] = {}
-        for name, given, default, variable in (
-            ("confirmation_url", confirmation_url, s.confirmation_url, "IPN_CONFIRMATION_URL"),
-            ("validation_url", validation_url, s.validation_url, "IPN_VALIDATION_URL"),
-        ):
-            url = given if given is not None else default
-            if not url:
-                raise ConfigError(
-                    f"no {name}: pass {name}= or set MPESA_CALLBACK_BASE_URL (or MPESA_{variable})"
-                )
-            url = _check_url(name, url, https=self._production)
-            banned = banned_url_words(url)
-            if banned:
-                # Safaricom refuses these words anywhere in the URL, in any case (DARAJA.md, C2B).
-                raise ValidationError(
-                    f"{name} {url!r} contains {', '.join(repr(w) for w in banned)}, which "
-                    "Safaricom refuses in C2B URLs; remove it (mount the public app under a "
-                    "neutral prefix)",
-                    field=name,
-                    words=banned,
-                )
-            urls[name] = url
+        chosen = checks.register_version(s, version)
+        kind = checks.register_response_type(s, response_type)
+        confirmation = checks.c2b_url(
+            "confirmation_url",
+            confirmation_url,
+            s.confirmation_url,
+            "IPN_CONFIRMATION_URL",
+            https=self._production,
+        )
+        validation = checks.c2b_url(
+            "validation_url",
+            validation_url,
+            s.validation_url,
+            "IPN_VALIDATION_URL",
+            https=self._production,
+        )
         return chosen, C2BRegisterRequest(
             short_code=self._short_code(),
-            response_type=matches[0],
-            confirmation_url=urls["confirmation_url"],
-            validation_url=urls["validation_url"],
+            response_type=kind,
+            confirmation_url=confirmation,
+            validation_url=validation,
         )
 
     def build_c2b_simulate(
@@ -386,11 +318,7 @@ class DarajaCore:
                 f"command_id {command_id!r} is not one of {', '.join(_COMMAND_IDS)}",
                 field="command_id",
             )
-        value = parse_amount(amount, field="amount")
-        assert value is not None
-        whole = whole_shillings(value, field="amount")
-        if whole < 1:
-            raise InvalidAmount(f"amount {whole} must be at least 1 KES")
+        whole = checks.whole_amount(amount)
         return C2BSimulateRequest(
             short_code=self._short_code(),
             command_id=command_id,

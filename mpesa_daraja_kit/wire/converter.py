@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
@@ -51,6 +51,7 @@ from mpesa_daraja_kit.wire.payloads import (
     StkQueryRequest,
     StkQueryResponse,
 )
+from mpesa_daraja_kit.wire.primitives import decimal_number, text, text_or_empty, whole_number
 
 __all__ = [
     "WIRE_NAMES",
@@ -156,72 +157,14 @@ _INBOUND_ALIASES: dict[type, dict[str, str]] = {
 }
 
 
-# -- tolerant primitives ----------------------------------------------------------------
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | Decimal | float) and not isinstance(value, bool)
-
-
-def _number_text(value: int | Decimal | float) -> str:
-    # Decimal keeps the digits as sent: 1.00 stays "1.00" (parse_float=Decimal upstream).
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def _text(value: object, _: object = None) -> str:
-    if isinstance(value, str):
-        return value
-    if _is_number(value):
-        return _number_text(value)  # type: ignore[arg-type]
-    if value is None:
-        raise ValueError("is null; expected text")
-    raise ValueError(f"is {type(value).__name__}; expected text")
-
-
-def _text_or_empty(value: object, _: object = None) -> str:
-    # C2B bodies send ``null`` for ThirdPartyTransID / InvoiceNumber (DARAJA.md, C2B).
-    return "" if value is None else _text(value)
-
-
-def _whole_number(value: object, _: object = None) -> int:
-    if isinstance(value, bool):
-        raise ValueError("is a boolean; expected a whole number")
-    if isinstance(value, int):
-        return value
-    try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(str(value))
-    except (InvalidOperation, TypeError, ValueError):
-        raise ValueError(f"{_show(value)} is not a whole number") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise ValueError(f"{_show(value)} is not a whole number")
-    return int(number)
-
-
-def _decimal(value: object, _: object = None) -> Decimal:
-    if isinstance(value, bool) or not (_is_number(value) or isinstance(value, str)):
-        raise ValueError(f"is {type(value).__name__}; expected a number")
-    text = repr(value) if isinstance(value, float) else str(value).strip()
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{_show(value)} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{_show(value)} is not a finite number")
-    return number
-
-
-def _show(value: object) -> str:
-    return repr(value)[:40]
-
-
 # -- the converter ----------------------------------------------------------------------
 
 
 def _build_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
-    conv.register_structure_hook(str, _text)
-    conv.register_structure_hook(int, _whole_number)
-    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_structure_hook(str, text)
+    conv.register_structure_hook(int, whole_number)
+    conv.register_structure_hook(Decimal, decimal_number)
     conv.register_unstructure_hook(Decimal, lambda value: value)
     for cls, names in WIRE_NAMES.items():
         if cls is StkCallback:
@@ -230,7 +173,7 @@ def _build_converter() -> cattrs.Converter:
         in_overrides = dict(renames)
         if cls is C2BPayment:
             in_overrides = {
-                attr: override(rename=wire, struct_hook=_text_or_empty)
+                attr: override(rename=wire, struct_hook=text_or_empty)
                 for attr, wire in names.items()
             }
         conv.register_structure_hook(
@@ -395,18 +338,18 @@ def _structure_stk_callback(data: Any, _: type) -> StkCallback:
                 code=ErrorCode.PAYLOAD_MISSING_FIELD,
             )
         try:
-            flat[attr] = _text(callback[wire])
+            flat[attr] = text(callback[wire])
         except ValueError as exc:
             raise PayloadError(f"StkCallback: {field} {exc}", field=field) from None
     items = _callback_items(callback)
     return StkCallback(
         **flat,
         amount=_item(items, "Amount", lambda v, f: parse_amount(v, field=f)),
-        receipt_number=_item(items, "MpesaReceiptNumber", lambda v, f: _text(v)),
+        receipt_number=_item(items, "MpesaReceiptNumber", lambda v, f: text(v)),
         transaction_date=_item(
-            items, "TransactionDate", lambda v, f: parse_daraja_timestamp(_text(v), field=f)
+            items, "TransactionDate", lambda v, f: parse_daraja_timestamp(text(v), field=f)
         ),
-        phone_number=_item(items, "PhoneNumber", lambda v, f: _text(v)),
+        phone_number=_item(items, "PhoneNumber", lambda v, f: text(v)),
         balance=_item(items, "Balance", lambda v, f: parse_amount(v, field=f, allow_negative=True)),
     )
 
