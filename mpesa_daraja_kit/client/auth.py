@@ -216,7 +216,8 @@ class AsyncDarajaAuth(httpx.Auth):
         token = ""
         for _ in range(2):
             flight = self._flight
-            if flight is None:
+            # A flight left behind by a closed event loop (a test's, a restarted app's) is dead.
+            if flight is None or flight.get_loop() is not asyncio.get_running_loop():
                 flight = asyncio.ensure_future(self._lead(stale))
                 self._flight = flight
                 flight.add_done_callback(self._landed)

@@ -268,3 +268,29 @@ def test_sync_clients_share_a_sync_cache(httpx_mock: HTTPXMock, clock: FakeClock
     ):
         assert a.get_token() == b.get_token()
     assert len(httpx_mock.get_requests()) == 1
+
+
+def test_a_flight_left_by_a_closed_loop_does_not_block_the_next_loop(clock: FakeClock) -> None:
+    calls = 0
+    started: list[asyncio.Event] = []
+
+    async def fetch() -> OAuthToken:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            started[0].set()
+            await asyncio.Event().wait()  # never answers: its loop is closed under it
+        return OAuthToken(f"tok-{calls}", 3599)
+
+    auth = AsyncDarajaAuth(fetch, clock=clock)
+
+    async def abandon() -> None:
+        started.append(asyncio.Event())
+        waiter = asyncio.ensure_future(auth.get_token())
+        await started[0].wait()
+        waiter.cancel()
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(abandon())
+    first.close()
+    assert asyncio.run(auth.get_token()) == "tok-2"
