@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mpesa_daraja_kit.client import AsyncDarajaClient
 from mpesa_daraja_kit.client.errors import (
     DarajaAPIError,
+    DarajaOperation,
     DarajaOutcomeUnknown,
     DarajaTransportError,
 )
@@ -317,12 +318,17 @@ class StkService:
                 classification=str(exc.classification),
                 stk_push_request_id=str(request_id),
             ) from exc
-        except DarajaTransportError as exc:
-            if not exc.request_sent:
+        except DarajaOutcomeUnknown as exc:
+            return await self._outcome_unknown(request_id, exc)
+        except DarajaError as exc:
+            never_sent = getattr(exc, "operation", None) == DarajaOperation.TOKEN or (
+                isinstance(exc, DarajaTransportError) and not exc.request_sent
+            )
+            if never_sent:
+                # The token call failed, or the push could not connect: nothing reached
+                # Daraja, so the request is FAILED and the caller may simply try again.
                 await self._fail(request_id, str(exc.code), exc.message)
                 raise
-            return await self._outcome_unknown(request_id, exc)
-        except (DarajaOutcomeUnknown, DarajaError) as exc:
             return await self._outcome_unknown(request_id, exc)
         except Exception as exc:
             await self._fail(request_id, "kit_error", f"{type(exc).__name__}: {exc}")

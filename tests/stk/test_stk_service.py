@@ -319,3 +319,45 @@ async def test_timeout_after_sending_leaves_pending_and_never_resends(engine: ob
     assert result.request.status is StkPushStatus.PENDING
     assert result.request.outcome_unknown
     assert result.request.checkout_request_id is None
+
+
+@pytest.mark.parametrize(
+    "token_answer",
+    [
+        httpx.ReadTimeout("token endpoint silent"),
+        httpx.Response(200, text="<html>maintenance</html>"),
+    ],
+)
+async def test_token_failure_means_the_push_was_never_sent(
+    engine: object, token_answer: object
+) -> None:
+    pushes: list[httpx.Request] = []
+
+    def daraja(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/oauth"):
+            if isinstance(token_answer, Exception):
+                raise token_answer
+            return token_answer  # type: ignore[return-value]
+        pushes.append(request)
+        return httpx.Response(500)
+
+    from mpesa_daraja_kit.client import RetryPolicy
+
+    kit = make_kit(
+        engine,
+        kit_settings("http://daraja.test"),
+        HostPlugin(),  # type: ignore[arg-type]
+        daraja_transport=httpx.MockTransport(daraja),
+    )
+    kit.client.retry = RetryPolicy.no_wait()
+    try:
+        with pytest.raises(Exception) as info:
+            await kit.stk.initiate(new_phone(), 100, "POL0012345")
+    finally:
+        await kit.client.aclose()
+    assert pushes == []
+    assert getattr(info.value, "operation", None) == "token"
+    async with kit.engine.connect() as conn:
+        row = (await conn.execute(sa.select(StkPushRequest.__table__))).one()
+    assert row.status is StkPushStatus.FAILED
+    assert not row.outcome_unknown
