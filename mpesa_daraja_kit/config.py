@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 SANDBOX_SHORT_CODE = "174379"
-SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"  # noqa: S105 - public sandbox value
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 SIMULATOR_CONSUMER_KEY = "simulator-key"
 SIMULATOR_CONSUMER_SECRET = "simulator-secret"  # noqa: S105 - the local simulator's default
 
@@ -64,7 +64,9 @@ class TransactionKind(StrEnum):
     @property
     def daraja_transaction_type(self) -> str:
         """Return the STK ``TransactionType`` value for this kind."""
-        return "CustomerPayBillOnline" if self is TransactionKind.PAYBILL else "CustomerBuyGoodsOnline"
+        return (
+            "CustomerPayBillOnline" if self is TransactionKind.PAYBILL else "CustomerBuyGoodsOnline"
+        )
 
 
 class C2BResponseType(StrEnum):
@@ -103,7 +105,9 @@ class Settings:
     """Everything the kit needs to know about its Daraja app and its own behaviour."""
 
     environment: Environment = _setting(
-        Environment.SANDBOX, "ENVIRONMENT", "`sandbox`, `production` or `simulator`.",
+        Environment.SANDBOX,
+        "ENVIRONMENT",
+        "`sandbox`, `production` or `simulator`.",
         converter=Environment,
     )
     consumer_key: str = _setting("", "CONSUMER_KEY", "Daraja app consumer key.", secret=True)
@@ -115,31 +119,40 @@ class Settings:
     )
     passkey: str = _setting("", "PASSKEY", "M-Pesa Express (STK) passkey.", secret=True)
     transaction_kind: TransactionKind = _setting(
-        TransactionKind.PAYBILL, "TRANSACTION_TYPE", "`paybill` or `till`.",
+        TransactionKind.PAYBILL,
+        "TRANSACTION_TYPE",
+        "`paybill` or `till`.",
         converter=TransactionKind,
     )
     till_number: str = _setting(
         "", "TILL_NUMBER", "Till number sent as `PartyB` when the transaction type is `till`."
     )
     base_url: str = _setting(
-        "", "BASE_URL",
+        "",
+        "BASE_URL",
         "Overrides the Daraja host of the environment (a simulator, a proxy).",
     )
     callback_base_url: str = _setting(
-        "", "CALLBACK_BASE_URL",
+        "",
+        "CALLBACK_BASE_URL",
         "Public base URL of the mounted public app; the three callback URLs are built from it.",
     )
     stk_push_callback_url: str = _setting(
-        "", "STK_PUSH_CALLBACK_URL", "STK callback URL (default: `<callback base>/stk-push/callback`)."
+        "",
+        "STK_PUSH_CALLBACK_URL",
+        "STK callback URL (default: `<callback base>/stk-push/callback`).",
     )
     ipn_confirmation_url: str = _setting(
-        "", "IPN_CONFIRMATION_URL", "C2B confirmation URL (default: `<callback base>/confirmation`)."
+        "",
+        "IPN_CONFIRMATION_URL",
+        "C2B confirmation URL (default: `<callback base>/confirmation`).",
     )
     ipn_validation_url: str = _setting(
         "", "IPN_VALIDATION_URL", "C2B validation URL (default: `<callback base>/validation`)."
     )
     callback_path_secret: str = _setting(
-        "", "CALLBACK_PATH_SECRET",
+        "",
+        "CALLBACK_PATH_SECRET",
         "Optional long random path segment required in callback URLs (`…/{secret}/confirmation`).",
         secret=True,
     )
@@ -162,24 +175,30 @@ class Settings:
         300.0, "TOKEN_REFRESH_MARGIN", "Refresh the OAuth token this many seconds before expiry."
     )
     c2b_register_version: str = _setting(
-        "v2", "C2B_REGISTER_VERSION", "C2B register API version, `v1` or `v2` (match the Daraja app)."
+        "v2",
+        "C2B_REGISTER_VERSION",
+        "C2B register API version, `v1` or `v2` (match the Daraja app).",
     )
     c2b_response_type: C2BResponseType = _setting(
-        C2BResponseType.COMPLETED, "C2B_RESPONSE_TYPE",
+        C2BResponseType.COMPLETED,
+        "C2B_RESPONSE_TYPE",
         "`Completed` or `Cancelled`: what M-Pesa does when validation does not answer.",
         converter=C2BResponseType,
     )
     c2b_validation_mode: C2BValidationMode = _setting(
-        C2BValidationMode.KNOWN_ACCOUNT, "C2B_VALIDATION_MODE",
+        C2BValidationMode.KNOWN_ACCOUNT,
+        "C2B_VALIDATION_MODE",
         "`known_account` (reject unknown references) or `always_accept`.",
         converter=C2BValidationMode,
     )
     validation_timeout: float = _setting(
-        4.0, "VALIDATION_TIMEOUT",
+        4.0,
+        "VALIDATION_TIMEOUT",
         "Seconds the validation hooks may take before the default answer is given (< 8).",
     )
     stk_duplicate_window: float = _setting(
-        120.0, "STK_DUPLICATE_WINDOW",
+        120.0,
+        "STK_DUPLICATE_WINDOW",
         "Seconds during which a phone with a PENDING prompt gets 409 instead of a second prompt.",
     )
     log_pii: bool = _setting(
@@ -342,17 +361,19 @@ def _validate(s: Settings) -> None:
         for name in ("consumer_key", "consumer_secret", "passkey"):
             _check(bool(getattr(s, name)), name, f"is required for the {s.environment} environment")
     _check(
-        bool(_DIGITS.fullmatch(s.business_short_code)) or (
-            s.environment is Environment.SIMULATOR and not s.business_short_code
-        ),
+        bool(_DIGITS.fullmatch(s.business_short_code))
+        or (s.environment is Environment.SIMULATOR and not s.business_short_code),
         "business_short_code",
         "expected 5 to 7 digits",
     )
     if s.transaction_kind is TransactionKind.TILL:
         _check(bool(_DIGITS.fullmatch(s.till_number)), "till_number", "expected 5 to 7 digits")
     for name in (
-        "base_url", "callback_base_url", "stk_push_callback_url",
-        "ipn_confirmation_url", "ipn_validation_url",
+        "base_url",
+        "callback_base_url",
+        "stk_push_callback_url",
+        "ipn_confirmation_url",
+        "ipn_validation_url",
     ):
         _validate_url(name, getattr(s, name), production=production and name != "base_url")
     if s.callback_path_secret:
@@ -395,4 +416,3 @@ def banned_url_words(url: str) -> list[str]:
     """Return Safaricom's banned words found in ``url`` (any case), in their canonical form."""
     lowered = url.lower()
     return [word for word in _BANNED_URL_WORDS if word in lowered]
-

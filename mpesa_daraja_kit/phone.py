@@ -55,9 +55,7 @@ def normalize_msisdn(value: str | int) -> str:
             than the shape of the input).
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidPhoneNumber(
-            f"phone number must be text or digits, got {type(value).__name__}"
-        )
+        raise InvalidPhoneNumber(f"phone number must be text or digits, got {type(value).__name__}")
     text = _SEPARATORS.sub("", str(value).strip())
     for pattern, prefix in _FORMS:
         match = pattern.fullmatch(text)

@@ -59,10 +59,10 @@ def database_urls(
     if _require_all():
         missing = {"postgresql", "mariadb"} - set(servers)
         if missing:
-            pytest.exit(f"{ENV_VAR} lacks {sorted(missing)} but MPESA_TEST_REQUIRE_DATABASES is set")
-    urls: dict[str, str] = {
-        "sqlite": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db')}/kit.db"
-    }
+            pytest.exit(
+                f"{ENV_VAR} lacks {sorted(missing)} but MPESA_TEST_REQUIRE_DATABASES is set"
+            )
+    urls: dict[str, str] = {"sqlite": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db')}/kit.db"}
     created = []
     label = "" if worker_id == "master" else worker_id
     for backend, server in servers.items():
