@@ -99,9 +99,15 @@ def serve_app(
         timeout_graceful_shutdown=max(1, round(shutdown_timeout)),
     )
     server = _ReadyServer(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"serve_app:{port}", daemon=True
-    )
+    failures: list[BaseException] = []
+
+    def _run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # uvicorn exits with SystemExit(3) on a failed startup
+            failures.append(exc)
+
+    thread = threading.Thread(target=_run, name=f"serve_app:{port}", daemon=True)
     thread.start()
     try:
         # Wait on the readiness event, but notice a thread that died during startup.
@@ -109,7 +115,8 @@ def serve_app(
         while not server.ready.wait(timeout=0.05):
             waited += 0.05
             if not thread.is_alive() or waited >= startup_timeout:
-                raise RuntimeError(f"the app did not start serving on {host}:{port}")
+                cause = f" ({failures[0]!r})" if failures else ""
+                raise RuntimeError(f"the app did not start serving on {host}:{port}{cause}")
         yield f"http://{host}:{port}"
     finally:
         server.stop()

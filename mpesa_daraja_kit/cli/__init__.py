@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - exercised only without the [cli] extra
 _GROUPS: list[tuple[str, str]] = [
     ("db", "db"),
     ("daraja", "daraja"),
+    ("simulator", "simulator"),
 ]
 
 

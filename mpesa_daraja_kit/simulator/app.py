@@ -9,8 +9,6 @@ kit and a simulator started from one environment agree.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +31,7 @@ from mpesa_daraja_kit.simulator.checks import (
     OVERLOADED,
     DarajaFault,
     Registration,
+    basic_credentials,
     check_c2b_simulate,
     check_register,
     check_stk_push,
@@ -120,7 +119,7 @@ class Simulator:
     async def _token(self, request: Request) -> Response:
         if request.query_params.get("grant_type") != "client_credentials":
             raise DarajaFault("400.008.02", "Invalid grant type passed")
-        if _basic_credentials(request.headers.get("authorization")) != self._credentials:
+        if basic_credentials(request.headers.get("authorization")) != self._credentials:
             raise DarajaFault("400.008.01", "Invalid Authentication passed")
         lifetime = self.config.token_lifetime
         token = self.store.issue_token(
@@ -398,16 +397,3 @@ def _answering_faults(ids: IdFactory, handler: Handler) -> Handler:
             )
 
     return endpoint
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """Return ``(key, secret)`` from an HTTP Basic header, or None."""
-    scheme, _, encoded = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    key, sep, secret = decoded.partition(":")
-    return (key, secret) if sep else None

@@ -31,6 +31,7 @@ __all__ = [
     "DarajaFault",
     "Registration",
     "StkPushRequest",
+    "basic_credentials",
     "check_c2b_simulate",
     "check_credentials",
     "check_register",
@@ -217,6 +218,19 @@ def _no_unknown_fields(
 
 
 # -- credentials -------------------------------------------------------------------------
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Return ``(key, secret)`` from an HTTP Basic header, or None."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    key, sep, secret = decoded.partition(":")
+    return (key, secret) if sep else None
 
 
 def check_credentials(

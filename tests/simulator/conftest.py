@@ -21,9 +21,9 @@ VALIDATION_PATH = "hooks/c2b/validation"
 MakeDaraja = Callable[..., RawDaraja]
 
 
-@pytest.fixture
-def receiver() -> Iterator[CallbackReceiver]:
-    """Serve a callback receiver on 127.0.0.1."""
+@pytest.fixture(scope="session")
+def served_receiver() -> Iterator[CallbackReceiver]:
+    """Serve one callback receiver on 127.0.0.1 for the session."""
     recv = CallbackReceiver()
     with serve_app(recv.app, shutdown_timeout=2) as url:
         recv.base_url = url
@@ -31,6 +31,14 @@ def receiver() -> Iterator[CallbackReceiver]:
             yield recv
         finally:
             recv.release()
+
+
+@pytest.fixture
+def receiver(served_receiver: CallbackReceiver) -> Iterator[CallbackReceiver]:
+    """The served receiver, empty and answering 200 Accepted."""
+    served_receiver.reset()
+    yield served_receiver
+    served_receiver.reset()
 
 
 @pytest.fixture

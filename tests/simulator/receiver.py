@@ -82,6 +82,14 @@ class CallbackReceiver:
         """End every slow answer now (before the server shuts down)."""
         self._released.set()
 
+    def reset(self) -> None:
+        """Release slow answers, forget what was received and every configured answer."""
+        with self._changed:
+            self._released.set()
+            self._released = threading.Event()
+            self._received.clear()
+            self._answers.clear()
+
     def received(self, path: str | None = None) -> list[Received]:
         """Return what was posted so far (optionally to one path), oldest first."""
         with self._changed:
