@@ -122,13 +122,17 @@ class StatementReader:
         self.size: int = source.size
         self._delimiter = ","
         self._encoding = "utf-8"
-        if fmt == "csv":
-            self._pick_csv_dialect()
-        else:
-            self._open_workbook()
-        header_row, header, before = self._find_header()
-        self.header_row_number: int = header_row
-        self.columns: ColumnMap = map_columns(header)
+        try:
+            if fmt == "csv":
+                self._pick_csv_dialect()
+            else:
+                self._open_workbook()
+            header_row, header, before = self._find_header()
+            self.header_row_number: int = header_row
+            self.columns: ColumnMap = map_columns(header)
+        except BaseException:
+            self.close()
+            raise
         self.family: StatementFamily = self.columns.family
         self.preamble: StatementPreamble = preamble_from_filename(parse_preamble(before), filename)
 
@@ -256,10 +260,10 @@ class StatementReader:
             text.detach()  # leave the underlying file open for the next pass
 
     def _sheet_rows(self) -> RawRows:
-        start = self._sheet.start
-        first = start[0] if start else 0
+        # python-calamine's iter_rows() starts at the sheet's first row even when
+        # it is empty (it only drops empty leading columns), so the index is the row.
         for index, row in enumerate(self._sheet.iter_rows()):
-            yield first + index + 1, row
+            yield index + 1, row
 
     # -- reading rows -----------------------------------------------------------
 

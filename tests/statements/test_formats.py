@@ -118,3 +118,32 @@ def test_generator_streams_to_a_file(tmp_path: object) -> None:
     with open_statement(path, filename=path.name) as statement:
         assert sum(1 for _ in statement.rows()) == 5000
     assert io.BytesIO(path.read_bytes()).read(15) == b"Account Holder:"
+
+
+def test_sheet_row_numbers_count_leading_empty_rows_and_columns() -> None:
+    import xlsxwriter
+
+    from tests.statements.generator import HEADER_A
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("S")
+    sheet.write_row(3, 2, HEADER_A)
+    sheet.write_row(5, 2, ["TJ4A7Q2ZK1", "04-10-2025 09:15:22", "", "x", "Completed", "1.00"])
+    book.close()
+    with open_statement(buffer.getvalue()) as statement:
+        assert statement.header_row_number == 4
+        (row,) = statement.rows()
+    assert row.row_number == 6 and row.receipt == "TJ4A7Q2ZK1"
+
+
+def test_file_name_fills_what_the_preamble_lacks() -> None:
+    lines = FIXTURE.split(b"\r\n")
+    name = "ORG_600999_Utility Account_Completed_20251005080113.csv"
+    with open_statement(b"\r\n".join(lines[6:]), filename=name) as statement:
+        assert statement.preamble.short_code == "600999"
+        assert statement.preamble.account == "Utility Account"
+        assert statement.preamble.report_date is not None
+        assert statement.preamble.report_date.isoformat() == "2025-10-05T05:01:13+00:00"
+    with open_statement(FIXTURE, filename=name) as statement:
+        assert statement.preamble.short_code == "600123"  # the file's own preamble wins
