@@ -147,3 +147,21 @@ def test_file_name_fills_what_the_preamble_lacks() -> None:
         assert statement.preamble.report_date.isoformat() == "2025-10-05T05:01:13+00:00"
     with open_statement(FIXTURE, filename=name) as statement:
         assert statement.preamble.short_code == "600123"  # the file's own preamble wins
+
+
+def test_family_b_in_an_xlsx_reads_like_its_csv() -> None:
+    import csv
+
+    import xlsxwriter
+
+    data = build(StatementSpec(seed=9, rows=80), "b-csv")
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("Statement")
+    for index, cells in enumerate(csv.reader(io.StringIO(data.decode("utf-8")))):
+        sheet.write_row(index, 0, cells)
+    book.close()
+    with open_statement(buffer.getvalue()) as statement:
+        assert (statement.family, statement.format) == ("B", "xlsx")
+        from_xlsx = list(statement.rows())
+    assert from_xlsx == read_all(data)
