@@ -21,6 +21,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("db", "db"),
     ("daraja", "daraja"),
     ("simulator", "simulator"),
+    ("statements", "statements"),
 ]
 
 

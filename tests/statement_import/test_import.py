@@ -283,3 +283,33 @@ async def test_upload_route_and_report_and_payments_list(
         )
         assert wrong.status_code == 400
     await kit.client.aclose()
+
+
+def test_cli_import(
+    tmp_path: Path, database_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mpesa_daraja_kit.cli import get_command
+
+    monkeypatch.setenv("MPESA_ENVIRONMENT", "simulator")
+    path = FIXTURES / "ORG_600123_Utility Account_Completed_20251005080113.csv"
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    runner = CliRunner()
+    assert runner.invoke(get_command(), ["db", "upgrade", "--url", url]).exit_code == 0
+    result = runner.invoke(
+        get_command(), ["statements", "import", "--url", url, "--quiet", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["totalStatementItems"] == 5
+    assert report["gapsFilled"] == 5
+    again = runner.invoke(
+        get_command(), ["statements", "import", "--url", url, "--quiet", str(path)]
+    )
+    assert json.loads(again.output)["duplicateStatementRecords"] == 5
+    bad = tmp_path / "not.csv"
+    bad.write_text("a,b\n1,2\n")
+    refused = runner.invoke(get_command(), ["statements", "import", "--url", url, str(bad)])
+    assert refused.exit_code == 1
+    assert "statement_invalid" in refused.output
