@@ -57,6 +57,7 @@ class EventOutbox:
         lease_seconds: float = 300.0,
         max_backoff_seconds: float = 900.0,
         poll_interval: float = 2.0,
+        deliver_inline: bool = True,
     ) -> None:
         self._engine = engine
         self._pm = pm
@@ -64,6 +65,7 @@ class EventOutbox:
         self._lease = timedelta(seconds=lease_seconds)
         self._max_backoff = max_backoff_seconds
         self._poll_interval = poll_interval
+        self._deliver_inline = deliver_inline
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
@@ -89,10 +91,13 @@ class EventOutbox:
         )
 
     async def after_commit(self) -> None:
-        """Get freshly committed events delivered: wake the dispatcher, or drain inline."""
+        """Get freshly committed events delivered: wake the dispatcher, or drain inline.
+
+        With ``deliver_inline`` off (the host drains from its own worker) this does nothing.
+        """
         if self._wakeup is not None:
             self._wakeup.set()
-        else:
+        elif self._deliver_inline:
             await self.drain()
 
     # -- delivering ---------------------------------------------------------------

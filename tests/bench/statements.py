@@ -1,0 +1,104 @@
+"""Statement import benchmark (issue 7).
+
+100 000 rows with half the money received already known via IPN, on SQLite and
+PostgreSQL, beside the original plan's per-row algorithm (one look-up and one
+insert per row) in the same run; then 1 000 000 rows for memory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.bench.common import database, run_child, save, table
+from tests.statements.generator import StatementSpec, write_family_a_csv
+
+ROWS = int(os.environ.get("MPESA_BENCH_STATEMENT_ROWS", "100000"))
+BIG_ROWS = int(os.environ.get("MPESA_BENCH_STATEMENT_BIG_ROWS", "1000000"))
+PER_ROW_SAMPLE = int(os.environ.get("MPESA_BENCH_PER_ROW_SAMPLE", "5000"))
+WORKER = "tests.bench.statements_worker"
+
+
+def _file(tmp: Path, rows: int) -> str:
+    path = tmp / f"statement-{rows}.csv"
+    write_family_a_csv(StatementSpec(seed=42, rows=rows), str(path))
+    return str(path)
+
+
+def run() -> dict[str, Any]:
+    results: dict[str, Any] = {"rows": ROWS, "per_row_sample": PER_ROW_SAMPLE, "runs": []}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        path = _file(tmp, ROWS)
+        for backend in ("sqlite", "postgresql"):
+            with database(backend, tmp) as url:
+                seeded = run_child(WORKER, ["seed", url, path, "0.5"])["seeded"]
+                kit = run_child(WORKER, ["kit", url, path])
+            with database(backend, tmp) as url:
+                run_child(WORKER, ["seed", url, path, "0.5"])
+                per_row = run_child(WORKER, ["per_row", url, path, str(PER_ROW_SAMPLE)])
+            kit_rate = kit["rows"] / kit["seconds"]
+            per_row_rate = per_row["rows"] / per_row["seconds"]
+            results["runs"].append(
+                {
+                    "backend": backend,
+                    "known_via_ipn": seeded,
+                    "kit": kit,
+                    "per_row": per_row,
+                    "kit_rows_per_s": kit_rate,
+                    "per_row_rows_per_s": per_row_rate,
+                    "ratio": kit_rate / per_row_rate,
+                }
+            )
+        big = _file(tmp, BIG_ROWS)
+        with database("sqlite", tmp) as url:
+            results["big"] = {"backend": "sqlite", **run_child(WORKER, ["kit", url, big])}
+    print(
+        table(
+            f"Statement import: {ROWS:,} rows, half the payments known via IPN "
+            f"(per-row baseline measured on {PER_ROW_SAMPLE:,} rows)",
+            [
+                "database",
+                "kit s",
+                "kit rows/s",
+                "per-row rows/s",
+                "ratio",
+                "matched",
+                "gaps",
+                "peak RSS MB",
+            ],
+            [
+                [
+                    r["backend"],
+                    r["kit"]["seconds"],
+                    r["kit_rows_per_s"],
+                    r["per_row_rows_per_s"],
+                    r["ratio"],
+                    r["kit"]["matched"],
+                    r["kit"]["gaps"],
+                    r["kit"]["peak_rss_mb"],
+                ]
+                for r in results["runs"]
+            ],
+        )  # fmt: skip
+    )
+    big = results["big"]
+    print(
+        table(
+            f"Statement import: {big['rows']:,} rows (memory)",
+            ["database", "seconds", "rows/s", "file MB", "peak RSS MB"],
+            [
+                [
+                    "sqlite",
+                    big["seconds"],
+                    big["rows"] / big["seconds"],
+                    big["file_mb"],
+                    big["peak_rss_mb"],
+                ]
+            ],
+        )  # fmt: skip
+    )
+    save("statements", results)
+    return results
