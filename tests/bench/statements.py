@@ -82,7 +82,7 @@ def run() -> dict[str, Any]:
                 ]
                 for r in results["runs"]
             ],
-        )  # fmt: skip
+        )
     )
     big = results["big"]
     print(
@@ -98,7 +98,7 @@ def run() -> dict[str, Any]:
                     big["peak_rss_mb"],
                 ]
             ],
-        )  # fmt: skip
+        )
     )
     save("statements", results)
     return results
