@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError, ValidationError
 from mpesa_daraja_kit.web.context import KitContext, authenticate
 from mpesa_daraja_kit.web.dto import stk_push_dto
+from mpesa_daraja_kit.web.openapi import openapi_routes
 from mpesa_daraja_kit.web.payments import payment_routes
 from mpesa_daraja_kit.web.responses import error_response
 from mpesa_daraja_kit.web.statements import statement_routes
@@ -100,7 +101,7 @@ def _stk_routes(kit: KitContext) -> list[BaseRoute]:
 
 def internal_routes(kit: KitContext) -> list[BaseRoute]:
     """Return the internal routes (relative to where the host mounts the app)."""
-    return [*_stk_routes(kit), *statement_routes(kit), *payment_routes(kit)]
+    return [*_stk_routes(kit), *statement_routes(kit), *payment_routes(kit), *openapi_routes(kit)]
 
 
 def build_internal_app(kit: KitContext, middleware: Sequence[Middleware] = ()) -> Starlette:
