@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 DEFAULT_API_KEY = "dev-key"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///sample_host.db"
 PUBLIC_MOUNT = "/api/public/mpesa"
 INTERNAL_MOUNT = "/api/internal/mpesa"
 NEUTRAL_PUBLIC_MOUNT = "/hooks/daraja"
@@ -87,7 +88,7 @@ class HostConfig:
     """``SAMPLE_HOST_PORT``; 0 lets the system pick a free port."""
     api_key: str = DEFAULT_API_KEY
     """``SAMPLE_HOST_API_KEY``: the ``X-API-Key`` the operator page and API clients send."""
-    database_url: str = "sqlite+aiosqlite:///sample_host.db"
+    database_url: str = DEFAULT_DATABASE_URL
     """``DATABASE_URL``: SQLite by default; PostgreSQL or MariaDB work too."""
     simulator_delay: float = 3.0
     """``SAMPLE_HOST_SIMULATOR_DELAY``: seconds the simulated customer takes to answer."""
@@ -101,7 +102,7 @@ class HostConfig:
         if port > 65535:
             raise ConfigError(f"SAMPLE_HOST_PORT: expected 0 to 65535, got {port}")
         api_key = env.get("SAMPLE_HOST_API_KEY", "").strip() or DEFAULT_API_KEY
-        database = env.get("DATABASE_URL", "").strip() or cls.database_url
+        database = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
         return cls(
             port=port,
             api_key=api_key,
