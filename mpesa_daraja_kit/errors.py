@@ -52,6 +52,8 @@ class ErrorCode(StrEnum):
     PAYLOAD_INVALID = "payload_invalid"
     PAYLOAD_NOT_JSON = "payload_not_json"
     PAYLOAD_MISSING_FIELD = "payload_missing_field"
+    PAYLOAD_WRONG_CONTENT_TYPE = "payload_wrong_content_type"
+    CALLBACK_FAILED = "callback_failed"
     # database
     SCHEMA_OUT_OF_DATE = "schema_out_of_date"
     # Daraja

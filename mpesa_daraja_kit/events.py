@@ -141,6 +141,8 @@ class PaymentUnmatched(Event):
     account_reference: str | None
     amount: Decimal
     source: str
+    msisdn_hash: str | None = None
+    transaction_time: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -27,15 +27,20 @@ from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.engine import create_kit_engine
 from mpesa_daraja_kit.db.migrate import check_schema, migrate
+from mpesa_daraja_kit.enums import CallbackOutcome
 from mpesa_daraja_kit.errors import ConfigError
+from mpesa_daraja_kit.log import configure_logging
 from mpesa_daraja_kit.plugins import make_plugin_manager
+from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.replay import CallbackReplayer, ReplayResult
 from mpesa_daraja_kit.services.stk import StkService
 from mpesa_daraja_kit.services.token_cache import DatabaseTokenCache
 from mpesa_daraja_kit.web.internal import build_internal_app
 from mpesa_daraja_kit.web.public import build_public_app
+from mpesa_daraja_kit.wire import C2BRegisterResponse
 
 __all__ = ["MpesaKit"]
 
@@ -68,6 +73,7 @@ class MpesaKit:
         deliver_events: bool = True,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        configure_logging(log_pii=self.settings.log_pii)
         if (database_url is None) == (engine is None):
             raise ConfigError("MpesaKit needs exactly one of database_url= or engine=")
         if self.settings.stk_enabled and not self.settings.stk_callback_url:
@@ -101,11 +107,44 @@ class MpesaKit:
             linker=self.linker,
             clock=clock,
         )
-        self.c2b: Any = None
+        self.c2b = C2BService(
+            settings=self.settings,
+            engine=self.engine,
+            pm=self.pm,
+            client=self.client,
+            outbox=self.events,
+            callbacks=self.callbacks,
+            linker=self.linker,
+            clock=clock,
+        )
+        self.replayer = CallbackReplayer(callbacks=self.callbacks, stk=self.stk, c2b=self.c2b)
         self.statements: Any = None
         self.payments: Any = None
         self.public_app = build_public_app(self)
         self.internal_app = build_internal_app(self)
+
+    async def register_urls(
+        self,
+        confirmation_url: str | None = None,
+        validation_url: str | None = None,
+        *,
+        response_type: str | None = None,
+        version: str | None = None,
+    ) -> C2BRegisterResponse:
+        """Register the C2B URLs with Daraja (see :meth:`C2BService.register_urls`)."""
+        return await self.c2b.register_urls(
+            confirmation_url, validation_url, response_type=response_type, version=version
+        )
+
+    async def replay_callback(self, callback_id: int, *, force: bool = False) -> ReplayResult:
+        """Apply a stored STK callback or C2B confirmation again (after a fix); idempotent."""
+        return await self.replayer.replay(callback_id, force=force)
+
+    async def replay_failed_callbacks(
+        self, outcomes: tuple[CallbackOutcome, ...] = (CallbackOutcome.FAILED,)
+    ) -> list[ReplayResult]:
+        """Replay every stored callback with one of ``outcomes`` (default: FAILED), oldest first."""
+        return await self.replayer.replay_failed(outcomes=outcomes)
 
     async def migrate(self) -> None:
         """Create or upgrade the kit's tables in this kit's database."""

@@ -21,6 +21,8 @@ _GROUPS: list[tuple[str, str]] = [
     ("db", "db"),
     ("daraja", "daraja"),
     ("simulator", "simulator"),
+    ("callbacks", "callbacks"),
+    ("register", "register_urls"),
     ("statements", "statements"),
 ]
 

@@ -17,7 +17,6 @@ Rules (DESIGN.md §5, DARAJA.md):
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -64,6 +63,7 @@ from mpesa_daraja_kit.errors import (
     ValidationError,
 )
 from mpesa_daraja_kit.events import PaymentLinked, PaymentRecorded, StkPushUpdated
+from mpesa_daraja_kit.log import bind_correlation_id, get_logger
 from mpesa_daraja_kit.money import parse_amount, whole_shillings
 from mpesa_daraja_kit.phone import hash_msisdn, mask_msisdn, normalize_msisdn
 from mpesa_daraja_kit.reference import account_key, validate_stk_account_reference
@@ -76,7 +76,7 @@ from mpesa_daraja_kit.wire import StkCallback, parse_stk_callback
 
 __all__ = ["InitiateResult", "Settlement", "StkService"]
 
-log = logging.getLogger("mpesa_daraja_kit.stk")
+log = get_logger("stk")
 REQUESTS = stk_requests
 ITEMS = payment_items
 DEFAULT_DESCRIPTION = "Payment"
@@ -387,8 +387,9 @@ class StkService:
 
     async def handle_callback(self, incoming: IncomingCallback) -> CallbackOutcome:
         """Keep the raw callback body, then parse and apply it. Never raises for bad bodies."""
-        log_id = await self._callbacks.store(incoming)
-        return await self.apply_callback(log_id, incoming.body)
+        with bind_correlation_id(incoming.correlation_id):
+            log_id = await self._callbacks.store(incoming)
+            return await self.apply_callback(log_id, incoming.body)
 
     async def apply_callback(self, log_id: int, body: bytes) -> CallbackOutcome:
         """Parse and apply a stored callback (also used to replay one)."""

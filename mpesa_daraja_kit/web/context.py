@@ -9,12 +9,20 @@ import pluggy
 from starlette.requests import Request
 
 from mpesa_daraja_kit.config import Settings
+from mpesa_daraja_kit.enums import CallbackKind
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError, Unauthenticated
 from mpesa_daraja_kit.plugins import ask, has_host_implementation
-from mpesa_daraja_kit.services.callbacks import CallbackLogService
+from mpesa_daraja_kit.services.callbacks import CallbackLogService, IncomingCallback
 from mpesa_daraja_kit.services.stk import StkService
 
-__all__ = ["CORRELATION_HEADER", "KitContext", "authenticate", "correlation_id", "source_address"]
+__all__ = [
+    "CORRELATION_HEADER",
+    "KitContext",
+    "authenticate",
+    "correlation_id",
+    "incoming",
+    "source_address",
+]
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -49,6 +57,17 @@ def source_address(request: Request) -> str | None:
     if resolved:
         return str(resolved)
     return request.client.host if request.client else None
+
+
+async def incoming(request: Request, kind: CallbackKind) -> IncomingCallback:
+    """Read a callback request into an :class:`IncomingCallback`."""
+    return IncomingCallback(
+        kind=kind,
+        body=await request.body(),
+        content_type=request.headers.get("content-type"),
+        source_address=source_address(request),
+        correlation_id=correlation_id(request),
+    )
 
 
 async def authenticate(kit: KitContext, request: Request) -> Any:

@@ -16,29 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mpesa_daraja_kit.enums import CallbackKind
-from mpesa_daraja_kit.services.callbacks import IncomingCallback
 from mpesa_daraja_kit.web.c2b import c2b_routes
-from mpesa_daraja_kit.web.context import (
-    CORRELATION_HEADER,
-    KitContext,
-    correlation_id,
-    source_address,
-)
+from mpesa_daraja_kit.web.context import CORRELATION_HEADER, KitContext, incoming
 
 __all__ = ["ACCEPTED", "build_public_app", "incoming"]
 
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
-
-
-async def incoming(request: Request, kind: CallbackKind) -> IncomingCallback:
-    """Read a callback request into an :class:`IncomingCallback`."""
-    return IncomingCallback(
-        kind=kind,
-        body=await request.body(),
-        content_type=request.headers.get("content-type"),
-        source_address=source_address(request),
-        correlation_id=correlation_id(request),
-    )
 
 
 def _stk_callback(kit: KitContext) -> Callable[[Request], Any]:

@@ -1,0 +1,565 @@
+"""C2B (paybill and till) payments: confirmations recorded once per receipt, validation in time.
+
+Confirmations are the primary record of money received (DESIGN.md §1). Rules:
+
+- The raw body is committed to the callback log before anything is parsed
+  (§5.1); a body that cannot be read stays ``FAILED`` with its reason and is
+  answered Accepted all the same — Safaricom cannot fix it, an operator can,
+  and then replays it.
+- One row per receipt (``TransID``): the database's unique key decides, so
+  fifty copies of one confirmation make one row and one event (§5.2). A
+  receipt already recorded by an STK callback or a statement is enriched and
+  confirmed, never duplicated; its amount and source never change.
+- ``MSISDN`` is now usually a SHA-256 hex or a mask (DARAJA.md, C2B): it is
+  stored as received, with the hash whenever one can be had, and linking
+  compares hashes.
+- The host's ``mpesa_lookup_account`` is asked before the write transaction
+  opens (a slow host never holds database locks).
+- Validation must answer within Daraja's ~8 s: hooks slower than
+  ``Settings.validation_timeout`` (or raising) get the default answer — what
+  ``c2b_response_type`` says M-Pesa would do without an answer anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pluggy
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mpesa_daraja_kit.client import AsyncDarajaClient
+from mpesa_daraja_kit.clock import Clock, utc_now
+from mpesa_daraja_kit.config import C2BResponseType, C2BValidationMode, Settings
+from mpesa_daraja_kit.db.models import payment_items
+from mpesa_daraja_kit.db.queries import insert_ignore
+from mpesa_daraja_kit.enums import (
+    CallbackOutcome,
+    Direction,
+    EntryKind,
+    PaymentSource,
+    reason_type_from_c2b,
+)
+from mpesa_daraja_kit.errors import ErrorCode, PayloadError
+from mpesa_daraja_kit.events import Account, C2BDecision, PaymentRecorded, PaymentUnmatched
+from mpesa_daraja_kit.log import bind_correlation_id, get_logger
+from mpesa_daraja_kit.phone import MsisdnKind, classify_msisdn, matching_hash, normalize_msisdn
+from mpesa_daraja_kit.plugins import ask
+from mpesa_daraja_kit.reference import account_key, normalize_account_reference
+from mpesa_daraja_kit.services.accounts import lookup_account
+from mpesa_daraja_kit.services.callbacks import CallbackLogService, IncomingCallback
+from mpesa_daraja_kit.services.linking import Linker
+from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.wire import (
+    C2B_REJECTION_CODES,
+    C2BPayment,
+    C2BRegisterResponse,
+    C2BValidationAnswer,
+    parse_c2b_payment,
+)
+
+__all__ = ["C2BService", "Confirmation", "read_confirmation"]
+
+log = get_logger("c2b")
+ITEMS = payment_items
+
+_REQUIRED = (
+    ("trans_id", "TransID"),
+    ("trans_time", "TransTime"),
+    ("trans_amount", "TransAmount"),
+    ("business_short_code", "BusinessShortCode"),
+)
+# Columns filled from a confirmation only where the row (from an STK callback or a
+# statement) has nothing yet; paid_in, source and the link are never touched.
+_FILLABLE_TEXT = (
+    "msisdn",
+    "msisdn_hash",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "business_short_code",
+    "account_number",
+    "account_key",
+    "host_account_id",
+    "invoice_number",
+    "third_party_trans_id",
+)
+
+
+@attrs.frozen(kw_only=True)
+class Confirmation:
+    """A C2B confirmation read and checked: domain values, ready to store."""
+
+    receipt_number: str
+    transaction_time: datetime
+    """``TransTime`` (Kenyan time) as aware UTC."""
+    amount: Decimal
+    balance: Decimal | None
+    transaction_type: str | None
+    account_number: str | None
+    msisdn: str | None = attrs.field(repr=False)
+    msisdn_hash: str | None
+    first_name: str | None = attrs.field(repr=False)
+    middle_name: str | None = attrs.field(repr=False)
+    last_name: str | None = attrs.field(repr=False)
+    business_short_code: str
+    invoice_number: str | None
+    third_party_trans_id: str | None
+
+    @property
+    def payer_name(self) -> str:
+        """Return the payer's names joined (may be empty)."""
+        parts = (self.first_name, self.middle_name, self.last_name)
+        return " ".join(p for p in parts if p)
+
+
+def _is_json_type(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return not media or media.endswith("/json") or media.endswith("+json")
+
+
+def parse_body(body: bytes, content_type: str | None) -> C2BPayment:
+    """Parse a validation or confirmation body, naming a wrong content type when it explains."""
+    try:
+        return parse_c2b_payment(body)
+    except PayloadError as exc:
+        if exc.code is ErrorCode.PAYLOAD_NOT_JSON and not _is_json_type(content_type):
+            raise PayloadError(
+                f"C2B body was sent as {content_type!r} and is not JSON; expected application/json",
+                code=ErrorCode.PAYLOAD_WRONG_CONTENT_TYPE,
+            ) from None
+        raise
+
+
+def _text(value: str, limit: int) -> str | None:
+    text = value.strip()
+    return text[:limit] or None
+
+
+def read_confirmation(body: bytes, content_type: str | None = None) -> Confirmation:
+    """Read a confirmation body into a :class:`Confirmation`.
+
+    A JSON body is accepted whatever its declared content type (tolerant
+    inbound); extra keys are ignored and numbers are taken where text is expected.
+
+    Raises:
+        PayloadError: not JSON, a required field (TransID, TransTime, TransAmount,
+            BusinessShortCode) missing, or a time or amount that cannot be read.
+    """
+    payment = parse_body(body, content_type)
+    missing = [wire for name, wire in _REQUIRED if not getattr(payment, name).strip()]
+    if missing:
+        raise PayloadError(
+            f"C2B confirmation lacks {', '.join(missing)}; expected TransID, TransTime, "
+            "TransAmount and BusinessShortCode",
+            field=missing[0],
+            code=ErrorCode.PAYLOAD_MISSING_FIELD,
+        )
+    receipt = payment.trans_id.strip()
+    if len(receipt) > 50 or any(c.isspace() for c in receipt):
+        raise PayloadError(
+            f"TransID {receipt[:60]!r} is not an M-Pesa receipt; expected up to 50 characters "
+            "without spaces, e.g. 'SGA7RT61SV'",
+            field="TransID",
+        )
+    amount = payment.amount
+    if amount <= 0:
+        raise PayloadError(
+            f"TransAmount {payment.trans_amount!r} is not a positive amount", field="TransAmount"
+        )
+    when = payment.transaction_time
+    try:
+        balance = payment.balance
+    except PayloadError as exc:
+        # The money is the fact that matters; a balance we cannot read is left out.
+        log.warning(
+            "OrgAccountBalance could not be read; stored without it",
+            extra={"receipt_number": receipt, "error": exc.message},
+        )
+        balance = None
+    raw_msisdn = payment.msisdn.strip()
+    kind = classify_msisdn(raw_msisdn)
+    msisdn = normalize_msisdn(raw_msisdn) if kind is MsisdnKind.PLAIN else raw_msisdn
+    return Confirmation(
+        receipt_number=receipt,
+        transaction_time=when,
+        amount=amount,
+        balance=balance,
+        transaction_type=_text(payment.transaction_type, 50),
+        # Stored as the customer typed it; compared through account_key (trimmed, upper).
+        account_number=payment.bill_ref_number[:100] if payment.bill_ref_number.strip() else None,
+        msisdn=_text(msisdn, 100),
+        msisdn_hash=matching_hash(raw_msisdn),
+        first_name=_text(payment.first_name, 100),
+        middle_name=_text(payment.middle_name, 100),
+        last_name=_text(payment.last_name, 100),
+        business_short_code=payment.business_short_code.strip()[:20],
+        invoice_number=_text(payment.invoice_number, 100),
+        third_party_trans_id=_text(payment.third_party_trans_id, 100),
+    )
+
+
+class C2BService:
+    """Record C2B confirmations, answer validations and register the C2B URLs."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        pm: pluggy.PluginManager,
+        client: AsyncDarajaClient,
+        outbox: EventOutbox,
+        callbacks: CallbackLogService,
+        linker: Linker,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._pm = pm
+        self._client = client
+        self._outbox = outbox
+        self._callbacks = callbacks
+        self._linker = linker
+        self._clock = clock
+
+    # -- confirmation ---------------------------------------------------------------
+
+    async def handle_confirmation(self, incoming: IncomingCallback) -> CallbackOutcome:
+        """Keep the raw confirmation, then record it. Never raises for a bad body."""
+        with bind_correlation_id(incoming.correlation_id):
+            log_id = await self._callbacks.store(incoming)
+            return await self.apply_confirmation(log_id, incoming.body, incoming.content_type)
+
+    async def apply_confirmation(
+        self, log_id: int, body: bytes, content_type: str | None = None
+    ) -> CallbackOutcome:
+        """Read and record a stored confirmation (also used to replay one)."""
+        try:
+            confirmation = read_confirmation(body, content_type)
+        except PayloadError as exc:
+            log.warning(
+                "C2B confirmation could not be read; kept for replay",
+                extra={"callback_log_id": log_id, "error_code": str(exc.code), "field": exc.field},
+            )
+            await self._callbacks.mark(
+                log_id, CallbackOutcome.FAILED, error_code=str(exc.code), error_message=exc.message
+            )
+            return CallbackOutcome.FAILED
+        receipt = confirmation.receipt_number
+        account = await self._lookup(confirmation)
+        try:
+            outcome = await self._record(log_id, confirmation, account)
+        except IntegrityError as exc:
+            return await self._failed(log_id, receipt, exc, "conflicts with stored data")
+        except Exception as exc:  # a bug must not lose the body: keep it for a replay
+            return await self._failed(log_id, receipt, exc, "could not be recorded")
+        await self._outbox.after_commit()
+        log.info(
+            "C2B confirmation %s",
+            "recorded" if outcome is CallbackOutcome.APPLIED else "already known",
+            extra={"callback_log_id": log_id, "receipt_number": receipt},
+        )
+        return outcome
+
+    async def _failed(
+        self, log_id: int, receipt: str, exc: Exception, what: str
+    ) -> CallbackOutcome:
+        log.exception(
+            "C2B confirmation %s; kept for replay",
+            what,
+            extra={"callback_log_id": log_id, "receipt_number": receipt},
+        )
+        await self._callbacks.mark(
+            log_id,
+            CallbackOutcome.FAILED,
+            reference=receipt,
+            error_code=str(ErrorCode.CALLBACK_FAILED),
+            error_message=f"{what}: {type(exc).__name__}: {exc}",
+        )
+        return CallbackOutcome.FAILED
+
+    async def _lookup(self, confirmation: Confirmation) -> Account | None:
+        # Hooks never decide whether a payment is stored (DESIGN.md §5.6).
+        try:
+            return await lookup_account(self._pm, confirmation.account_number)
+        except Exception:
+            log.exception(
+                "mpesa_lookup_account failed; payment recorded without an account",
+                extra={"receipt_number": confirmation.receipt_number},
+            )
+            return None
+
+    async def _record(
+        self, log_id: int, c: Confirmation, account: Account | None
+    ) -> CallbackOutcome:
+        now = self._clock()
+        receipt = c.receipt_number
+        values: dict[str, Any] = {
+            "msisdn": c.msisdn,
+            "msisdn_hash": c.msisdn_hash,
+            "first_name": c.first_name,
+            "middle_name": c.middle_name,
+            "last_name": c.last_name,
+            "business_short_code": c.business_short_code or None,
+            "account_number": c.account_number,
+            "account_key": account_key(c.account_number) or None,
+            "host_account_id": account.account_id if account is not None else None,
+            "invoice_number": c.invoice_number,
+            "third_party_trans_id": c.third_party_trans_id,
+        }
+        async with self._engine.begin() as conn:
+            payment_id = uuid.uuid4()
+            inserted = await insert_ignore(
+                conn,
+                ITEMS,
+                {
+                    **values,
+                    "id": payment_id,
+                    "transaction_reference": receipt,
+                    "entry_key": "",
+                    "entry_kind": EntryKind.RECEIVED,
+                    "direction": Direction.IN,
+                    "source": PaymentSource.IPN,
+                    "completion_time": c.transaction_time,
+                    "transaction_status": "Completed",
+                    "transaction_type": c.transaction_type,
+                    "paid_in": c.amount,
+                    "balance": c.balance,
+                    "reason_type": reason_type_from_c2b(c.transaction_type),
+                    "reason_type_raw": c.transaction_type,
+                    "confirmed_by_ipn_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+                ["transaction_reference", "entry_key"],
+            )
+            if inserted:
+                payment = await self._payment(conn, receipt)
+                await self._recorded_events(conn, payment, c, account)
+                outcome = CallbackOutcome.APPLIED
+            elif await self._confirm_existing(conn, c, values, now):
+                payment = await self._payment(conn, receipt)
+                outcome = CallbackOutcome.APPLIED
+            else:
+                payment = None
+                outcome = CallbackOutcome.DUPLICATE
+            if payment is not None:
+                await self._linker.link_payment(conn, payment)
+            await self._callbacks.mark(log_id, outcome, conn=conn, reference=receipt)
+        return outcome
+
+    @staticmethod
+    async def _payment(conn: AsyncConnection, receipt: str) -> Any:
+        return (
+            await conn.execute(
+                sa.select(ITEMS).where(
+                    ITEMS.c.transaction_reference == receipt, ITEMS.c.entry_key == ""
+                )
+            )
+        ).one()
+
+    async def _confirm_existing(
+        self, conn: AsyncConnection, c: Confirmation, values: dict[str, Any], now: datetime
+    ) -> bool:
+        """Confirm a row another source recorded, filling only its empty fields.
+
+        The condition on ``confirmed_by_ipn_at`` makes a repeated confirmation
+        change nothing, decided by the database even under concurrency.
+        """
+        fill: dict[str, Any] = {}
+        for name in _FILLABLE_TEXT:
+            new = values[name]
+            if new:
+                column = ITEMS.c[name]
+                fill[name] = sa.case((sa.func.coalesce(column, "") == "", new), else_=column)
+        if c.balance is not None:
+            fill["balance"] = sa.func.coalesce(ITEMS.c.balance, c.balance)
+        result = await conn.execute(
+            sa.update(ITEMS)
+            .where(
+                ITEMS.c.transaction_reference == c.receipt_number,
+                ITEMS.c.entry_key == "",
+                ITEMS.c.confirmed_by_ipn_at.is_(None),
+            )
+            .values(**fill, confirmed_by_ipn_at=now, updated_at=now)
+        )
+        return bool(result.rowcount == 1)
+
+    async def _recorded_events(
+        self, conn: AsyncConnection, payment: Any, c: Confirmation, account: Account | None
+    ) -> None:
+        receipt = c.receipt_number
+        reference = normalize_account_reference(c.account_number) or None
+        await self._outbox.add(
+            conn,
+            PaymentRecorded(
+                payment_id=str(payment.id),
+                receipt_number=receipt,
+                source=PaymentSource.IPN.value,
+                amount=c.amount,
+                account_reference=reference,
+                host_account_id=payment.host_account_id,
+                transaction_time=payment.completion_time,
+                msisdn_hash=c.msisdn_hash,
+                payer_name=(c.payer_name or None) if self._settings.log_pii else None,
+            ),
+            # The key the STK flow uses too: one receipt, one recorded event.
+            dedupe_key=f"payment_recorded:{receipt}",
+        )
+        if account is None:
+            await self._outbox.add(
+                conn,
+                PaymentUnmatched(
+                    payment_id=str(payment.id),
+                    receipt_number=receipt,
+                    account_reference=reference,
+                    amount=c.amount,
+                    source=PaymentSource.IPN.value,
+                    msisdn_hash=c.msisdn_hash,
+                    transaction_time=payment.completion_time,
+                ),
+                dedupe_key=f"payment_unmatched:{receipt}",
+            )
+
+    # -- validation -----------------------------------------------------------------
+
+    async def handle_validation(self, incoming: IncomingCallback) -> C2BValidationAnswer:
+        """Keep the raw validation body and answer it within ``validation_timeout``.
+
+        Validation bodies never create payments: the money has not moved yet.
+        """
+        with bind_correlation_id(incoming.correlation_id):
+            log_id = await self._callbacks.store(incoming)
+            try:
+                payment = parse_body(incoming.body, incoming.content_type)
+            except PayloadError as exc:
+                answer = self.default_answer()
+                log.warning(
+                    "C2B validation body could not be read; answered the default",
+                    extra={"callback_log_id": log_id, "answer": answer.result_code},
+                )
+                await self._callbacks.mark(
+                    log_id,
+                    CallbackOutcome.FAILED,
+                    error_code=str(exc.code),
+                    error_message=f"{exc.message} (answered {answer.result_code})",
+                )
+                return answer
+            answer, problem = await self.decide(payment)
+            note = None
+            if problem is not None:
+                note = f"{problem}; answered the default {answer.result_code}"
+            elif not answer.accepted:
+                note = f"rejected {answer.result_code}: {answer.result_desc}"
+            await self._callbacks.mark(
+                log_id,
+                CallbackOutcome.APPLIED,
+                reference=payment.trans_id.strip() or None,
+                error_code=None if answer.accepted and problem is None else answer.result_code,
+                error_message=note,
+            )
+            return answer
+
+    def default_answer(self) -> C2BValidationAnswer:
+        """Return the answer given when the host cannot answer in time.
+
+        That is what M-Pesa itself would do without an answer
+        (``c2b_response_type``: ``Completed`` accepts, ``Cancelled`` rejects),
+        and always an acceptance in ``always_accept`` mode.
+        """
+        s = self._settings
+        if (
+            s.c2b_validation_mode is C2BValidationMode.ALWAYS_ACCEPT
+            or s.c2b_response_type is C2BResponseType.COMPLETED
+        ):
+            return C2BValidationAnswer.accept()
+        return C2BValidationAnswer.reject("C2B00016", "Rejected: the payee could not validate")
+
+    async def decide(self, payment: C2BPayment) -> tuple[C2BValidationAnswer, str | None]:
+        """Ask the host's hooks about ``payment``; return the answer and what went wrong, if any."""
+        timeout = self._settings.validation_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                account = await lookup_account(self._pm, payment.bill_ref_number)
+                decision = await ask(
+                    self._pm, "mpesa_validate_c2b", payment=payment, account=account
+                )
+        except TimeoutError:
+            log.warning(
+                "C2B validation hooks took longer than %s s; answered the default",
+                timeout,
+                extra={"receipt_number": payment.trans_id},
+            )
+            return self.default_answer(), f"hooks took longer than {timeout} s"
+        except Exception as exc:
+            log.exception(
+                "C2B validation hook failed; answered the default",
+                extra={"receipt_number": payment.trans_id},
+            )
+            return self.default_answer(), f"hook failed: {type(exc).__name__}"
+        answer = _answer(decision)
+        if answer is None:
+            log.warning(
+                "mpesa_validate_c2b answered %r; expected a C2BDecision", type(decision).__name__
+            )
+            return self.default_answer(), "hook gave no usable answer"
+        return answer, None
+
+    # -- URL registration -------------------------------------------------------------
+
+    async def register_urls(
+        self,
+        confirmation_url: str | None = None,
+        validation_url: str | None = None,
+        *,
+        response_type: str | None = None,
+        version: str | None = None,
+    ) -> C2BRegisterResponse:
+        """Register the confirmation and validation URLs with Daraja (one-time in production).
+
+        URLs default to the settings (``confirmation_url``/``validation_url``), the
+        version to ``c2b_register_version`` and the response type to ``c2b_response_type``.
+
+        Raises:
+            ValidationError: a URL contains a word Safaricom refuses (named in the message).
+            ConfigError: no URL is configured.
+            DarajaError: Daraja refused or could not be reached.
+        """
+        response = await self._client.register_c2b_urls(
+            confirmation_url, validation_url, response_type, version
+        )
+        log.info(
+            "C2B URLs registered",
+            extra={
+                "short_code": self._settings.business_short_code,
+                "response_code": response.response_code,
+            },
+        )
+        return response
+
+
+def _answer(decision: object) -> C2BValidationAnswer | None:
+    """Turn a hook's answer into Daraja's validation answer (None when unusable)."""
+    if isinstance(decision, C2BValidationAnswer):
+        return decision
+    if isinstance(decision, bool):
+        return C2BValidationAnswer.accept() if decision else C2BValidationAnswer.reject("C2B00016")
+    if isinstance(decision, C2BDecision):
+        if decision.accepted:
+            return C2BValidationAnswer(
+                result_desc=decision.result_desc or "Accepted",
+                third_party_trans_id=decision.third_party_trans_id,
+            )
+        code = decision.result_code
+        if code not in C2B_REJECTION_CODES:
+            log.warning("rejection code %r is not Daraja's; sent C2B00016 instead", code)
+            code = "C2B00016"
+        return C2BValidationAnswer.reject(code, decision.result_desc or None)
+    return None
