@@ -176,7 +176,10 @@ class KitLogFilter(logging.Filter):
             record.correlation_id = correlation_id_var.get()
         if _state.log_pii:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: leave it to the handler's handleError
+            return True
         record.msg = redact_text(message)
         record.args = None
         for attr, value in list(record.__dict__.items()):

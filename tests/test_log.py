@@ -120,3 +120,8 @@ def test_redact_payload_walks_daraja_bodies() -> None:
     hashed = "bbff37cea44ac0b2d964ee0dfb8d2df8513dc7ba1b36129a929fc3fbd6dd4af4"
     assert redact_payload({"MSISDN": hashed}) == {"MSISDN": "sha256:bbff37ce…"}
     assert redact_text("amount 2547081234567890") == "amount 2547081234567890"  # not a phone
+
+
+def test_a_bad_format_string_never_raises_from_the_filter() -> None:
+    record = logging.LogRecord("mpesa_daraja_kit.x", logging.INFO, "", 0, "%s %s", ("one",), None)
+    assert KitLogFilter().filter(record)  # the handler's handleError reports it, not the filter
