@@ -35,7 +35,9 @@ from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.payments import PaymentService
 from mpesa_daraja_kit.services.replay import CallbackReplayer, ReplayResult
+from mpesa_daraja_kit.services.statements import StatementService
 from mpesa_daraja_kit.services.stk import StkService
 from mpesa_daraja_kit.services.token_cache import DatabaseTokenCache
 from mpesa_daraja_kit.web.internal import build_internal_app
@@ -94,7 +96,9 @@ class MpesaKit:
             token_cache=token_cache if token_cache is not None else DatabaseTokenCache(self.engine),
             clock=clock,
         )
-        self.events = EventOutbox(self.engine, self.pm, clock=clock)
+        self.events = EventOutbox(
+            self.engine, self.pm, clock=clock, deliver_inline=deliver_events
+        )
         self.callbacks = CallbackLogService(self.engine, clock=clock)
         self.linker = Linker(self.events, clock=clock)
         self.stk = StkService(
@@ -118,8 +122,15 @@ class MpesaKit:
             clock=clock,
         )
         self.replayer = CallbackReplayer(callbacks=self.callbacks, stk=self.stk, c2b=self.c2b)
-        self.statements: Any = None
-        self.payments: Any = None
+        self.statements = StatementService(
+            settings=self.settings,
+            engine=self.engine,
+            pm=self.pm,
+            outbox=self.events,
+            linker=self.linker,
+            clock=clock,
+        )
+        self.payments = PaymentService(self.engine)
         self.public_app = build_public_app(self)
         self.internal_app = build_internal_app(self)
 
