@@ -76,6 +76,9 @@ log = logging.getLogger("mpesa_daraja_kit.statements")
 MAX_STORED_FAILURES = 1000
 """Failed rows kept with their reasons on the upload (all are counted)."""
 
+MAX_CACHED_ACCOUNTS = 20_000
+"""Account answers remembered during one upload (bounded: memory stays flat)."""
+
 
 @attrs.frozen
 class FailedItem:
@@ -284,7 +287,6 @@ class StatementService:
             )
         tally = _Tally()
         partial = False
-        seen: set[tuple[str, str]] = set()
         rows = reader.rows()
         self._accounts = {}
         t0 = time.perf_counter()
@@ -297,6 +299,10 @@ class StatementService:
                     break
                 pending = asyncio.ensure_future(asyncio.to_thread(_take, rows, self.batch_size))
                 parsed: list[StatementRow] = []
+                # Repeats inside a batch are caught here; a repeat of a row an earlier
+                # batch stored is caught by the batch's look-up (it is a STATEMENT row
+                # by then), so memory stays flat however long the file.
+                seen: set[tuple[str, str]] = set()
                 for result in batch:
                     if isinstance(result, RowFailure):
                         tally.fail(result.row_number, result.reason)
@@ -411,6 +417,8 @@ class StatementService:
         """Ask the host about each new account reference once per import."""
         if not has_host_implementation(self._pm, "mpesa_lookup_account"):
             return {}
+        if len(self._accounts) >= MAX_CACHED_ACCOUNTS:
+            self._accounts.clear()  # between batches, never while one is being built
         for row in rows:
             if row.kind is not EntryKind.RECEIVED or not row.account_number:
                 continue
