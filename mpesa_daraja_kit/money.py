@@ -58,11 +58,15 @@ def parse_amount(
         raise InvalidAmount(f"{field} must be a number or text, got {type(value).__name__}")
     if not amount.is_finite():
         raise InvalidAmount(f"{field} {value!r} is not a finite amount")
-    if amount != amount.quantize(CENT):
+    try:
+        cents = amount.quantize(CENT)
+    except InvalidOperation:  # more digits than Decimal's precision (found by tests/fuzz)
+        raise InvalidAmount(f"{field} {str(value)[:40]!r} is too large to be an amount") from None
+    if amount != cents:
         raise InvalidAmount(f"{field} {value!r} has more than two decimal places")
     if amount < 0 and not allow_negative:
         raise InvalidAmount(f"{field} {value!r} is negative")
-    return amount.quantize(CENT)
+    return cents
 
 
 def whole_shillings(amount: Decimal, *, field: str = "amount") -> int:

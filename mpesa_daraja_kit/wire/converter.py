@@ -226,7 +226,8 @@ def load_json(body: bytes | str | Mapping[str, Any], *, what: str = "body") -> d
         return dict(body)
     try:
         data = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: "[[[[…]]]]" nested thousands deep (found by tests/fuzz).
         raise PayloadError(
             f"{what} is not JSON; expected a JSON object", code=ErrorCode.PAYLOAD_NOT_JSON
         ) from None
