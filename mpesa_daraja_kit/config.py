@@ -11,6 +11,7 @@ that page and :class:`Settings` in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from mpesa_daraja_kit.errors import ConfigError
 
 __all__ = [
     "DARAJA_HOSTS",
+    "SAFARICOM_CALLBACK_ADDRESSES",
     "SANDBOX_PASSKEY",
     "SANDBOX_SHORT_CODE",
     "C2BResponseType",
@@ -32,6 +34,7 @@ __all__ = [
     "Environment",
     "Settings",
     "TransactionKind",
+    "parse_networks",
 ]
 
 SANDBOX_SHORT_CODE = "174379"
@@ -206,6 +209,78 @@ class Settings:
     )
     statement_max_bytes: int = _setting(
         50 * 1024 * 1024, "STATEMENT_MAX_BYTES", "Largest statement file accepted."
+    )
+    # -- reconciliation (docs/reconciliation.md) ------------------------------------
+    reconcile_enabled: bool = _setting(
+        True,
+        "RECONCILE_ENABLED",
+        "Run the reconciler (STK Push Query for silent prompts, expiry) inside `lifespan()`.",
+    )
+    reconcile_interval: float = _setting(
+        15.0, "RECONCILE_INTERVAL", "Seconds between two reconciler passes."
+    )
+    reconcile_first_delay: float = _setting(
+        40.0,
+        "RECONCILE_FIRST_DELAY",
+        "Seconds after initiation before a PENDING prompt is first queried (then doubling).",
+    )
+    reconcile_max_attempts: int = _setting(
+        6, "RECONCILE_MAX_ATTEMPTS", "STK Push Query calls per prompt before it is left to expire."
+    )
+    stk_expiry: float = _setting(
+        300.0,
+        "STK_EXPIRY",
+        "Seconds after initiation when a prompt still PENDING becomes EXPIRED.",
+    )
+    c2b_urls_registered: bool = _setting(
+        False,
+        "C2B_URLS_REGISTERED",
+        "C2B URLs are registered, so every STK payment should also get a C2B confirmation.",
+    )
+    missing_ipn_after: float = _setting(
+        900.0,
+        "MISSING_IPN_AFTER",
+        "Seconds after completion before a COMPLETED prompt with no C2B confirmation "
+        "fires `mpesa_stk_push_missing_ipn` (only with `c2b_urls_registered`).",
+    )
+    # -- callback guards and verification (docs/security.md) ------------------------
+    callback_allowlist: str = _setting(
+        "",
+        "CALLBACK_ALLOWLIST",
+        "Comma-separated addresses/CIDRs allowed to post callbacks; `safaricom` names the "
+        "published Safaricom list, `any` turns the check off. Empty: `safaricom` in "
+        "production, off elsewhere.",
+    )
+    trusted_proxies: str = _setting(
+        "",
+        "TRUSTED_PROXIES",
+        "Comma-separated addresses/CIDRs of your reverse proxies; `X-Forwarded-For` is "
+        "honoured only from them.",
+    )
+    callback_max_bytes: int = _setting(
+        64 * 1024, "CALLBACK_MAX_BYTES", "Largest callback body accepted (413 beyond)."
+    )
+    verify_stk_success: bool = _setting(
+        False,
+        "VERIFY_STK_SUCCESS",
+        "Confirm every successful STK callback with STK Push Query before trusting it.",
+    )
+    # -- abuse limits on initiation --------------------------------------------------
+    stk_rate_phone_limit: int = _setting(
+        3,
+        "STK_RATE_PHONE_LIMIT",
+        "Prompts one phone may receive per phone window (0: no limit).",
+    )
+    stk_rate_phone_window: float = _setting(
+        600.0, "STK_RATE_PHONE_WINDOW", "Seconds of the per-phone prompt limit."
+    )
+    stk_rate_principal_limit: int = _setting(
+        60,
+        "STK_RATE_PRINCIPAL_LIMIT",
+        "Prompts one principal (`initiated_by`) may start per principal window (0: no limit).",
+    )
+    stk_rate_principal_window: float = _setting(
+        60.0, "STK_RATE_PRINCIPAL_WINDOW", "Seconds of the per-principal prompt limit."
     )
 
     def __attrs_post_init__(self) -> None:
@@ -410,6 +485,90 @@ def _validate(s: Settings) -> None:
     )
     _check(s.stk_duplicate_window >= 0, "stk_duplicate_window", "expected seconds ≥ 0")
     _check(s.statement_max_bytes > 0, "statement_max_bytes", "expected a positive byte count")
+    _validate_guards_and_reconciliation(s)
+
+
+def _validate_guards_and_reconciliation(s: Settings) -> None:
+    for name in ("reconcile_interval", "reconcile_first_delay", "stk_expiry"):
+        _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
+    _check(
+        s.stk_expiry >= s.reconcile_first_delay,
+        "stk_expiry",
+        "must not be shorter than reconcile_first_delay",
+    )
+    _check(s.reconcile_max_attempts >= 0, "reconcile_max_attempts", "expected a count ≥ 0")
+    _check(s.missing_ipn_after > 0, "missing_ipn_after", "expected a positive number of seconds")
+    for name in ("callback_allowlist", "trusted_proxies"):
+        try:
+            parse_networks(getattr(s, name), keywords=name == "callback_allowlist")
+        except ValueError as exc:
+            _check(False, name, f"{exc}; expected comma-separated addresses or CIDR ranges")
+    _check(
+        1024 <= s.callback_max_bytes <= 10 * 1024 * 1024,
+        "callback_max_bytes",
+        "expected between 1024 and 10485760 bytes (Daraja's callbacks are about 1 KiB)",
+    )
+    for name in ("stk_rate_phone_limit", "stk_rate_principal_limit"):
+        _check(getattr(s, name) >= 0, name, "expected a count ≥ 0 (0 turns the limit off)")
+    for name in ("stk_rate_phone_window", "stk_rate_principal_window"):
+        _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
+    if s.callback_path_secret:
+        # The guard refuses any callback whose path lacks the secret: an explicit URL
+        # without it would make every real callback a 403 (and Safaricom does not retry).
+        for name in ("stk_push_callback_url", "ipn_confirmation_url", "ipn_validation_url"):
+            url = getattr(s, name)
+            _check(
+                not url or f"/{s.callback_path_secret}/" in urlsplit(url).path,
+                name,
+                "must contain the callback path secret as a path segment "
+                "(or leave it empty to build it from callback_base_url)",
+            )
+
+
+# Commonly published source addresses of Safaricom's callbacks (DARAJA.md, Security and
+# delivery; medium confidence): the default allowlist in production.
+SAFARICOM_CALLBACK_ADDRESSES: tuple[str, ...] = (
+    "196.201.214.200",
+    "196.201.214.206",
+    "196.201.214.207",
+    "196.201.214.208",
+    "196.201.213.114",
+    "196.201.213.44",
+    "196.201.212.127",
+    "196.201.212.128",
+    "196.201.212.129",
+    "196.201.212.132",
+    "196.201.212.136",
+    "196.201.212.138",
+    "196.201.212.74",
+    "196.201.212.69",
+)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str, *, keywords: bool = False) -> tuple[Network, ...] | None:
+    """Parse comma-separated addresses/CIDRs; None means "any" (only with ``keywords``).
+
+    With ``keywords``, ``safaricom`` expands to :data:`SAFARICOM_CALLBACK_ADDRESSES`
+    and ``any`` (alone) switches the check off.
+
+    Raises:
+        ValueError: naming the entry that is not an address or a CIDR range.
+    """
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if keywords and [e.lower() for e in entries] == ["any"]:
+        return None
+    networks: list[Network] = []
+    for entry in entries:
+        if keywords and entry.lower() == "safaricom":
+            networks.extend(ipaddress.ip_network(a) for a in SAFARICOM_CALLBACK_ADDRESSES)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry[:60]!r} is not an address or a CIDR range") from None
+    return tuple(networks)
 
 
 def banned_url_words(url: str) -> list[str]:

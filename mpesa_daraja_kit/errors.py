@@ -76,6 +76,11 @@ class ErrorCode(StrEnum):
     STATEMENT_INVALID = "statement_invalid"
     STATEMENT_TOO_LARGE = "statement_too_large"
     STATEMENT_ROW_INVALID = "statement_row_invalid"
+    # callback guards (docs/security.md)
+    CALLBACK_ADDRESS_NOT_ALLOWED = "callback_address_not_allowed"
+    CALLBACK_WRONG_PATH_SECRET = "callback_wrong_path_secret"
+    CALLBACK_TOO_LARGE = "callback_too_large"
+    CALLBACK_UNSUPPORTED_MEDIA_TYPE = "callback_unsupported_media_type"
 
 
 class MpesaKitError(Exception):

@@ -36,10 +36,13 @@ from mpesa_daraja_kit.services.callbacks import CallbackLogService
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.payments import PaymentService
+from mpesa_daraja_kit.services.reconcile import Reconciler
+from mpesa_daraja_kit.services.refusals import RefusalLog
 from mpesa_daraja_kit.services.replay import CallbackReplayer, ReplayResult
 from mpesa_daraja_kit.services.statements import StatementService
 from mpesa_daraja_kit.services.stk import StkService
 from mpesa_daraja_kit.services.token_cache import DatabaseTokenCache
+from mpesa_daraja_kit.web.guards import callback_guards
 from mpesa_daraja_kit.web.internal import build_internal_app
 from mpesa_daraja_kit.web.public import build_public_app
 from mpesa_daraja_kit.wire import C2BRegisterResponse
@@ -96,9 +99,7 @@ class MpesaKit:
             token_cache=token_cache if token_cache is not None else DatabaseTokenCache(self.engine),
             clock=clock,
         )
-        self.events = EventOutbox(
-            self.engine, self.pm, clock=clock, deliver_inline=deliver_events
-        )
+        self.events = EventOutbox(self.engine, self.pm, clock=clock, deliver_inline=deliver_events)
         self.callbacks = CallbackLogService(self.engine, clock=clock)
         self.linker = Linker(self.events, clock=clock)
         self.stk = StkService(
@@ -131,7 +132,18 @@ class MpesaKit:
             clock=clock,
         )
         self.payments = PaymentService(self.engine)
-        self.public_app = build_public_app(self)
+        self.reconcile = Reconciler(
+            settings=self.settings,
+            engine=self.engine,
+            client=self.client,
+            stk=self.stk,
+            callbacks=self.callbacks,
+            outbox=self.events,
+            clock=clock,
+        )
+        self.public_app = build_public_app(
+            self, middleware=callback_guards(self.settings, RefusalLog(self.engine, clock=clock))
+        )
         self.internal_app = build_internal_app(self)
 
     async def register_urls(
@@ -171,9 +183,12 @@ class MpesaKit:
         await check_schema(self.engine)
         if self.deliver_events:
             self.events.start()
+        if self.settings.reconcile_enabled:
+            self.reconcile.start()
         try:
             yield
         finally:
+            await self.reconcile.stop()
             await self.events.stop()
             await self.aclose()
 

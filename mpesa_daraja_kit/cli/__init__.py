@@ -24,6 +24,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("callbacks", "callbacks"),
     ("register", "register_urls"),
     ("statements", "statements"),
+    ("reconcile", "reconcile"),
 ]
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mpesa_daraja_kit.client import AsyncDarajaClient
 from mpesa_daraja_kit.client.errors import (
     DarajaAPIError,
+    DarajaErrorKind,
     DarajaOperation,
     DarajaOutcomeUnknown,
     DarajaTransportError,
@@ -71,15 +72,18 @@ from mpesa_daraja_kit.services.accounts import lookup_account
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, IncomingCallback
 from mpesa_daraja_kit.services.linking import RECEIPT, Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.ratelimit import InitiationLimits
 from mpesa_daraja_kit.services.views import StkPushView
 from mpesa_daraja_kit.wire import StkCallback, parse_stk_callback
 
-__all__ = ["InitiateResult", "Settlement", "StkService"]
+__all__ = ["UNVERIFIED", "InitiateResult", "Settlement", "StkService"]
 
 log = get_logger("stk")
 REQUESTS = stk_requests
 ITEMS = payment_items
 DEFAULT_DESCRIPTION = "Payment"
+UNVERIFIED = "unverified"
+"""``error_code`` of a success callback that STK Push Query did not confirm (kept, not applied)."""
 
 
 @attrs.frozen
@@ -101,7 +105,10 @@ class Settlement:
     receipt_number: str | None = None
     amount: Decimal | None = None
     transaction_date: datetime | None = None
-    phone_number: str | None = None
+    # Personal data: a repr (a traceback, a log line) shows it masked.
+    phone_number: str | None = attrs.field(
+        default=None, repr=lambda v: "None" if v is None else repr(mask_msisdn(str(v)))
+    )
     verified: bool = False
 
     @classmethod
@@ -141,6 +148,7 @@ class StkService:
         self._callbacks = callbacks
         self._linker = linker
         self._clock = clock
+        self._limits = InitiationLimits(engine, settings, clock=clock)
 
     # -- reading --------------------------------------------------------------------
 
@@ -228,6 +236,7 @@ class StkService:
             existing = await self._by_idempotency_key(key)
             if existing is not None:
                 return self._idempotent(existing, phone, whole, reference)
+        await self._limits.check(phone, initiated_by)
         account = await lookup_account(self._pm, reference)
         if account is None:
             raise UnknownAccount(
@@ -404,10 +413,10 @@ class StkService:
                 log_id, CallbackOutcome.FAILED, error_code=str(exc.code), error_message=exc.message
             )
             return CallbackOutcome.FAILED
-        outcome = await self._apply(log_id, callback)
+        outcome = await self._verified_apply(log_id, callback)
         if outcome is CallbackOutcome.WAITING and await self._exists(callback.checkout_request_id):
             # The request was stored between our look-up and our mark: apply it now.
-            outcome = await self._apply(log_id, callback)
+            outcome = await self._verified_apply(log_id, callback)
         await self._outbox.after_commit()
         return outcome
 
@@ -420,7 +429,66 @@ class StkService:
             )
         return found is not None
 
-    async def _apply(self, log_id: int, callback: StkCallback) -> CallbackOutcome:
+    def _needs_verification(self, callback: StkCallback) -> bool:
+        return callback.succeeded and self._settings.verify_stk_success
+
+    async def _verified_apply(self, log_id: int, callback: StkCallback) -> CallbackOutcome:
+        """Apply a callback; with ``verify_stk_success``, only a success Daraja confirms."""
+        if not self._needs_verification(callback):
+            return await self._apply(log_id, callback)
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(REQUESTS).where(
+                        REQUESTS.c.checkout_request_id == callback.checkout_request_id
+                    )
+                )
+            ).first()
+        if row is None or row.status not in (StkPushStatus.PENDING, StkPushStatus.EXPIRED):
+            # Nothing to verify: WAITING until the request is stored, or a final status
+            # that a success can no longer change (DUPLICATE).
+            return await self._apply(log_id, callback)
+        refusal = await self._verify(row, callback)
+        if refusal is None:
+            return await self._apply(log_id, callback, verified=True)
+        log.warning(
+            "STK success callback not confirmed by STK Push Query; kept, not applied",
+            extra={
+                "callback_log_id": log_id,
+                "stk_push_request_id": str(row.id),
+                "reason": refusal,
+            },
+        )
+        await self._callbacks.mark(
+            log_id,
+            CallbackOutcome.FAILED,
+            reference=callback.checkout_request_id,
+            error_code=UNVERIFIED,
+            error_message=f"not applied: {refusal}; reconciliation will settle the request",
+        )
+        return CallbackOutcome.FAILED
+
+    async def _verify(self, row: Any, callback: StkCallback) -> str | None:
+        """Return why a success callback cannot be trusted, or None when Daraja confirms it."""
+        if row.merchant_request_id and callback.merchant_request_id != row.merchant_request_id:
+            return "its MerchantRequestID is not the one Daraja gave this request"
+        if callback.amount is not None and callback.amount != row.amount:
+            return f"its amount {callback.amount} is not the requested {row.amount}"
+        try:
+            answer = await self._client.stk_query(callback.checkout_request_id)
+        except DarajaAPIError as exc:
+            if exc.classification is DarajaErrorKind.STILL_PROCESSING:
+                return "STK Push Query says the transaction is still being processed"
+            return f"STK Push Query failed ({exc.error_code or exc.code})"
+        except DarajaError as exc:
+            return f"STK Push Query failed ({exc.code})"
+        if answer.status is not StkPushStatus.COMPLETED:
+            return f"STK Push Query says ResultCode {answer.result_code} ({answer.result_desc})"
+        return None
+
+    async def _apply(
+        self, log_id: int, callback: StkCallback, *, verified: bool = False
+    ) -> CallbackOutcome:
         reference = callback.checkout_request_id
         try:
             async with self._engine.begin() as conn:
@@ -429,10 +497,18 @@ class StkService:
                         sa.select(REQUESTS).where(REQUESTS.c.checkout_request_id == reference)
                     )
                 ).first()
-                if row is None:
+                held = (
+                    row is not None
+                    and not verified
+                    and self._needs_verification(callback)
+                    and row.status in (StkPushStatus.PENDING, StkPushStatus.EXPIRED)
+                )
+                if row is None or held:
+                    # Stored meanwhile but not verified yet: the caller checks again.
                     outcome = CallbackOutcome.WAITING
                 else:
-                    applied = await self._settle(conn, row, Settlement.from_callback(callback))
+                    settlement = attrs.evolve(Settlement.from_callback(callback), verified=verified)
+                    applied = await self._settle(conn, row, settlement)
                     outcome = CallbackOutcome.APPLIED if applied else CallbackOutcome.DUPLICATE
                 await self._callbacks.mark(log_id, outcome, conn=conn, reference=reference)
         except IntegrityError as exc:
