@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
-from mpesa_daraja_kit.db.queries import insert_ignore
+from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked
 from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
 from mpesa_daraja_kit.plugins import notify
 
@@ -35,6 +35,8 @@ __all__ = ["DrainResult", "EventOutbox"]
 
 log = logging.getLogger("mpesa_daraja_kit.events")
 _T = event_outbox
+# Events claimed (and marked delivered) per round trip pair.
+_BATCH = 50
 
 
 @attrs.frozen
@@ -107,42 +109,58 @@ class EventOutbox:
         delivered = failed = 0
         async with self._drain_lock:
             while delivered + failed < limit:
-                claimed = await self._claim(min(50, limit - delivered - failed))
-                if not claimed:
-                    break
+                batch = min(_BATCH, limit - delivered - failed)
+                claimed = await self._claim(batch)
+                done: list[Any] = []
                 for row in claimed:
                     if await self._deliver(row):
-                        delivered += 1
+                        done.append(row.id)
                     else:
                         failed += 1
+                await self._mark_delivered(done)
+                delivered += len(done)
+                if len(claimed) < batch:
+                    # Nothing more was due; events committed meanwhile wake us again.
+                    break
         return DrainResult(delivered, failed)
 
     async def _claim(self, batch: int) -> list[Any]:
+        """Lease up to ``batch`` due events: one select and one update, whatever the batch."""
         now = self._clock()
         due = (
             (_T.c.status == OutboxStatus.PENDING)
             & (_T.c.next_attempt_at <= now)
             & (_T.c.locked_until.is_(None) | (_T.c.locked_until < now))
         )
+        lease = {"locked_until": now + self._lease}
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(_T).where(due).order_by(_T.c.created_at, _T.c.id).limit(batch)
-                )
-            ).all()
+            select = sa.select(_T).where(due).order_by(_T.c.created_at, _T.c.id).limit(batch)
+            if supports_skip_locked(conn):
+                select = select.with_for_update(skip_locked=True)
+            rows = (await conn.execute(select)).all()
+            if not rows:
+                return []
+            # The conditional update is the claim: another worker's lease makes rows miss.
+            result = await conn.execute(
+                sa.update(_T).where(_T.c.id.in_([row.id for row in rows]), due).values(**lease)
+            )
+            if result.rowcount == len(rows):
+                return list(rows)
+            # Another worker leased some of them meanwhile (SQLite has no row locks):
+            # find out which rows are ours, one by one.
             claimed = []
             for row in rows:
-                # A conditional update is the claim: another worker's lease makes it miss.
-                result = await conn.execute(
-                    sa.update(_T)
-                    .where(_T.c.id == row.id, due)
-                    .values(locked_until=now + self._lease)
+                mine = await conn.execute(
+                    sa.select(_T.c.id).where(
+                        _T.c.id == row.id, _T.c.locked_until == lease["locked_until"]
+                    )
                 )
-                if result.rowcount == 1:
+                if mine.first() is not None:
                     claimed.append(row)
         return claimed
 
     async def _deliver(self, row: Any) -> bool:
+        """Run the hooks for one event; on failure record it for a later retry."""
         try:
             event = event_from_payload(row.event_type, row.payload)
             await notify(self._pm, event)
@@ -165,19 +183,24 @@ class EventOutbox:
                     )
                 )
             return False
+        return True
+
+    async def _mark_delivered(self, ids: list[Any]) -> None:
+        """Mark a batch of events delivered in one statement (they stay leased until then)."""
+        if not ids:
+            return
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.update(_T)
-                .where(_T.c.id == row.id)
+                .where(_T.c.id.in_(ids))
                 .values(
                     status=OutboxStatus.DELIVERED,
-                    attempts=row.attempts + 1,
+                    attempts=_T.c.attempts + 1,
                     delivered_at=self._clock(),
                     locked_until=None,
                     last_error=None,
                 )
             )
-        return True
 
     async def pending_count(self) -> int:
         """Return how many events wait for delivery."""
