@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,26 +29,26 @@ async def insert_ignore(
     swallow truncation errors), so the insert runs in a savepoint there.
     """
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).values(**values)
-        result = await conn.execute(
-            stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        )
-        return bool(result.rowcount == 1)
-    if dialect == "sqlite":
-        stmt = sqlite.insert(table).values(**values)
-        result = await conn.execute(
-            stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        )
+    if dialect in ("postgresql", "sqlite"):
+        # The statement is built once per table and key; the row goes in as parameters,
+        # so no bind parameter objects are made per call (a hot path: every callback).
+        result = await conn.execute(_insert_ignore(dialect, table, tuple(conflict_columns)), values)
         return bool(result.rowcount == 1)
     try:
         async with conn.begin_nested():
-            await conn.execute(sa.insert(table).values(**values))
+            await conn.execute(sa.insert(table), values)
     except IntegrityError as exc:
         if is_unique_violation(exc):
             return False
         raise
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignore(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...]) -> Any:
+    """Return ``INSERT … ON CONFLICT (conflict_columns) DO NOTHING`` for ``table``."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:

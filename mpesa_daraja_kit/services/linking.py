@@ -42,6 +42,28 @@ ITEMS = payment_items
 REQUESTS = stk_requests
 
 
+# Built once: a link is looked up for every payment recorded (bind parameters, no
+# per-call statement construction). The heuristic's shape matches idx_stk_link_heuristic.
+_BY_RECEIPT = sa.select(REQUESTS).where(REQUESTS.c.receipt_number == sa.bindparam("receipt"))
+_CANDIDATES = (
+    sa.select(REQUESTS)
+    .where(
+        REQUESTS.c.account_key == sa.bindparam("account_key"),
+        REQUESTS.c.phone_hash == sa.bindparam("phone_hash"),
+        REQUESTS.c.amount.between(sa.bindparam("low"), sa.bindparam("high")),
+        REQUESTS.c.status.in_(
+            [StkPushStatus.PENDING, StkPushStatus.COMPLETED, StkPushStatus.EXPIRED]
+        ),
+        REQUESTS.c.linked_transaction_id.is_(None),
+        REQUESTS.c.receipt_number.is_(None),
+        REQUESTS.c.created_at >= sa.bindparam("since"),
+        REQUESTS.c.created_at <= sa.bindparam("until"),
+    )
+    .order_by(REQUESTS.c.created_at.desc())
+    .limit(3)
+)
+
+
 class Linker:
     """Make and correct links between payment rows and STK requests."""
 
@@ -52,11 +74,7 @@ class Linker:
     async def link_payment(self, conn: AsyncConnection, payment: Any) -> bool:
         """Link a (new or enriched) payment row to its request: receipt first, heuristic second."""
         request = (
-            await conn.execute(
-                sa.select(REQUESTS).where(
-                    REQUESTS.c.receipt_number == payment.transaction_reference
-                )
-            )
+            await conn.execute(_BY_RECEIPT, {"receipt": payment.transaction_reference})
         ).first()
         if request is not None:
             return await self.link(conn, payment, request, RECEIPT)
@@ -71,26 +89,15 @@ class Linker:
         if not (payment.account_key and payment.msisdn_hash and payment.paid_in):
             return []
         when = payment.completion_time
-        stmt = (
-            sa.select(REQUESTS)
-            .where(
-                REQUESTS.c.account_key == payment.account_key,
-                REQUESTS.c.phone_hash == payment.msisdn_hash,
-                REQUESTS.c.amount.between(
-                    payment.paid_in - _TOLERANCE, payment.paid_in + _TOLERANCE
-                ),
-                REQUESTS.c.status.in_(
-                    [StkPushStatus.PENDING, StkPushStatus.COMPLETED, StkPushStatus.EXPIRED]
-                ),
-                REQUESTS.c.linked_transaction_id.is_(None),
-                REQUESTS.c.receipt_number.is_(None),
-                REQUESTS.c.created_at >= when - HEURISTIC_WINDOW,
-                REQUESTS.c.created_at <= when + _CLOCK_SKEW,
-            )
-            .order_by(REQUESTS.c.created_at.desc())
-            .limit(3)
-        )
-        return list((await conn.execute(stmt)).all())
+        params = {
+            "account_key": payment.account_key,
+            "phone_hash": payment.msisdn_hash,
+            "low": payment.paid_in - _TOLERANCE,
+            "high": payment.paid_in + _TOLERANCE,
+            "since": when - HEURISTIC_WINDOW,
+            "until": when + _CLOCK_SKEW,
+        }
+        return list((await conn.execute(_CANDIDATES, params)).all())
 
     async def link(self, conn: AsyncConnection, payment: Any, request: Any, method: str) -> bool:
         """Link ``payment`` and ``request``; fire ``mpesa_payment_linked`` when the link is new."""
