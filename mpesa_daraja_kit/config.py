@@ -283,6 +283,22 @@ class Settings:
         60.0, "STK_RATE_PRINCIPAL_WINDOW", "Seconds of the per-principal prompt limit."
     )
 
+    # -- the spool (docs/c2b.md, "When the database is down") --------------------------
+    spool_enabled: bool = _setting(
+        True,
+        "SPOOL_ENABLED",
+        "Keep callbacks in a local durable spool while the database is unavailable.",
+    )
+    spool_dir: str = _setting(
+        "",
+        "SPOOL_DIR",
+        "Spool folder (default: `$XDG_STATE_HOME/mpesa_daraja_kit/spool`, "
+        "i.e. `~/.local/state/mpesa_daraja_kit/spool`).",
+    )
+    spool_replay_interval: float = _setting(
+        5.0, "SPOOL_REPLAY_INTERVAL", "Seconds between attempts to replay a non-empty spool."
+    )
+
     def __attrs_post_init__(self) -> None:
         _validate(self)
 
@@ -485,6 +501,11 @@ def _validate(s: Settings) -> None:
     )
     _check(s.stk_duplicate_window >= 0, "stk_duplicate_window", "expected seconds ≥ 0")
     _check(s.statement_max_bytes > 0, "statement_max_bytes", "expected a positive byte count")
+    _check(
+        s.spool_replay_interval > 0,
+        "spool_replay_interval",
+        "expected a positive number of seconds",
+    )
     _validate_guards_and_reconciliation(s)
 
 

@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     DARAJA_OUTCOME_UNKNOWN = "daraja_outcome_unknown"
     DARAJA_INVALID_RESPONSE = "daraja_invalid_response"
     STK_PUSH_REJECTED = "stk_push_rejected"
+    CALLBACK_SPOOLED = "callback_spooled"
     # host contract / flows
     UNAUTHENTICATED = "unauthenticated"
     AUTHENTICATION_NOT_CONFIGURED = "authentication_not_configured"
@@ -78,7 +79,7 @@ class ErrorCode(StrEnum):
     STATEMENT_ROW_INVALID = "statement_row_invalid"
     # callback guards (docs/security.md)
     CALLBACK_ADDRESS_NOT_ALLOWED = "callback_address_not_allowed"
-    CALLBACK_WRONG_PATH_SECRET = "callback_wrong_path_secret"
+    CALLBACK_WRONG_PATH_SECRET = "callback_wrong_path_secret"  # noqa: S105 - an error code
     CALLBACK_TOO_LARGE = "callback_too_large"
     CALLBACK_UNSUPPORTED_MEDIA_TYPE = "callback_unsupported_media_type"
 

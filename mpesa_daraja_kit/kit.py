@@ -39,6 +39,12 @@ from mpesa_daraja_kit.services.payments import PaymentService
 from mpesa_daraja_kit.services.reconcile import Reconciler
 from mpesa_daraja_kit.services.refusals import RefusalLog
 from mpesa_daraja_kit.services.replay import CallbackReplayer, ReplayResult
+from mpesa_daraja_kit.services.spool import (
+    CallbackSpool,
+    SpoolReplay,
+    SpoolService,
+    default_spool_dir,
+)
 from mpesa_daraja_kit.services.statements import StatementService
 from mpesa_daraja_kit.services.stk import StkService
 from mpesa_daraja_kit.services.token_cache import DatabaseTokenCache
@@ -100,7 +106,12 @@ class MpesaKit:
             clock=clock,
         )
         self.events = EventOutbox(self.engine, self.pm, clock=clock, deliver_inline=deliver_events)
-        self.callbacks = CallbackLogService(self.engine, clock=clock)
+        spool = (
+            CallbackSpool(self.settings.spool_dir or default_spool_dir())
+            if self.settings.spool_enabled
+            else None
+        )
+        self.callbacks = CallbackLogService(self.engine, clock=clock, spool=spool)
         self.linker = Linker(self.events, clock=clock)
         self.stk = StkService(
             settings=self.settings,
@@ -123,6 +134,17 @@ class MpesaKit:
             clock=clock,
         )
         self.replayer = CallbackReplayer(callbacks=self.callbacks, stk=self.stk, c2b=self.c2b)
+        self.spool = (
+            SpoolService(
+                spool,
+                callbacks=self.callbacks,
+                stk=self.stk,
+                c2b=self.c2b,
+                interval=self.settings.spool_replay_interval,
+            )
+            if spool is not None
+            else None
+        )
         self.statements = StatementService(
             settings=self.settings,
             engine=self.engine,
@@ -169,6 +191,12 @@ class MpesaKit:
         """Replay every stored callback with one of ``outcomes`` (default: FAILED), oldest first."""
         return await self.replayer.replay_failed(outcomes=outcomes)
 
+    async def replay_spool(self) -> SpoolReplay:
+        """Store and apply the callbacks spooled while the database was unavailable."""
+        if self.spool is None:
+            return SpoolReplay(stored=0, remaining=0)
+        return await self.spool.replay()
+
     async def migrate(self) -> None:
         """Create or upgrade the kit's tables in this kit's database."""
         await migrate(self.engine)
@@ -185,9 +213,13 @@ class MpesaKit:
             self.events.start()
         if self.settings.reconcile_enabled:
             self.reconcile.start()
+        if self.spool is not None:
+            self.spool.start()
         try:
             yield
         finally:
+            if self.spool is not None:
+                await self.spool.stop()
             await self.reconcile.stop()
             await self.events.stop()
             await self.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,8 @@ def kit_settings(
     daraja_url: str, callback_base: str = "http://127.0.0.1:9/cb", **overrides: Any
 ) -> Settings:
     """Return simulator settings pointed at ``daraja_url`` with callbacks under ``callback_base``."""
+    # Each kit spools to its own folder: never another test's leftovers.
+    overrides.setdefault("spool_dir", tempfile.mkdtemp(prefix="mpesa-spool-"))
     return Settings.for_simulator(base_url=daraja_url, callback_base_url=callback_base, **overrides)
 
 

@@ -29,13 +29,17 @@ def database_url(url: str | None) -> str:
     return value
 
 
-def open_kit(url: str | None, **kwargs: Any) -> MpesaKit:
+def open_kit(url: str | None, *, deliver_events: bool = False, **kwargs: Any) -> MpesaKit:
     """Build a kit from ``MPESA_*`` settings for an operator command.
 
     Commands that never start a prompt do not need a callback URL: when none is
-    configured, STK initiation is simply switched off for this kit.
+    configured, STK initiation is simply switched off for this kit. Events are left
+    in the outbox for the host's own dispatcher unless ``deliver_events`` (the
+    command has the host's plugins and delivers them itself).
     """
     settings = Settings.from_env()
     if settings.stk_enabled and not settings.stk_callback_url:
         settings = attrs.evolve(settings, stk_enabled=False)
-    return MpesaKit(settings, database_url=database_url(url), deliver_events=False, **kwargs)
+    return MpesaKit(
+        settings, database_url=database_url(url), deliver_events=deliver_events, **kwargs
+    )

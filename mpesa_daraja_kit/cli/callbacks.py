@@ -23,12 +23,11 @@ from typing import Any
 
 import click
 
+from mpesa_daraja_kit.cli._common import open_kit
 from mpesa_daraja_kit.cli.db import _url, _url_option
-from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.engine import create_kit_engine
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.errors import MpesaKitError
-from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.log import redact_payload, redact_text
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, CallbackRecord
 from mpesa_daraja_kit.services.replay import ReplayResult
@@ -166,7 +165,7 @@ def replay(
     database_url = _url(url)
 
     async def run() -> list[ReplayResult]:
-        kit = MpesaKit(Settings.from_env(), database_url=database_url, plugins=plugins)
+        kit = open_kit(database_url, plugins=plugins, deliver_events=bool(plugins))
         try:
             if callback_id is not None:
                 return [await kit.replay_callback(callback_id, force=force)]
@@ -181,6 +180,50 @@ def replay(
         sys.exit(1)
     _echo([_result_dict(r) for r in results])
     if any(r.outcome is CallbackOutcome.FAILED for r in results):
+        sys.exit(1)
+
+
+@callbacks.command("replay-spool")
+@_url_option
+@click.option(
+    "--plugin",
+    "plugin_specs",
+    multiple=True,
+    envvar="MPESA_KIT_PLUGINS",
+    help="The host's plugin, package.module[:object] (repeatable; or MPESA_KIT_PLUGINS).",
+)
+@click.option(
+    "--no-plugins",
+    is_flag=True,
+    help="Replay without the host's plugins (events wait in the outbox for the host).",
+)
+def replay_spool(url: str | None, plugin_specs: Sequence[str], no_plugins: bool) -> None:
+    """Store and apply the callbacks spooled while the database was unavailable."""
+    plugins = load_plugins(plugin_specs)
+    if not plugins and not no_plugins:
+        raise click.UsageError(
+            "replaying records payments and fires events: pass the host's plugins with "
+            "--plugin package.module:object (or MPESA_KIT_PLUGINS), or --no-plugins"
+        )
+    database_url = _url(url)
+
+    async def run() -> dict[str, Any]:
+        kit = open_kit(database_url, plugins=plugins, deliver_events=bool(plugins))
+        try:
+            result = await kit.replay_spool()
+            folder = kit.spool.spool.directory if kit.spool is not None else None
+        finally:
+            await kit.aclose()
+        return {
+            "spool": str(folder) if folder else None,
+            "stored": result.stored,
+            "remaining": result.remaining,
+            "quarantined": result.quarantined,
+        }
+
+    summary = asyncio.run(run())
+    _echo(summary)
+    if summary["remaining"]:
         sys.exit(1)
 
 

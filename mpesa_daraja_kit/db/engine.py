@@ -36,4 +36,12 @@ def create_kit_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # Fail fast when the server is unreachable: a callback waiting a minute for a
+    # connection is worse than one spooled to disk at once (services/spool.py).
+    kwargs.setdefault("pool_timeout", 10)
+    connect_args = kwargs.setdefault("connect_args", {})
+    if parsed.get_backend_name() == "postgresql":
+        connect_args.setdefault("timeout", 5)
+    else:
+        connect_args.setdefault("connect_timeout", 5)
     return create_async_engine(url, **kwargs)

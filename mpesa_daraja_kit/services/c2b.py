@@ -53,7 +53,12 @@ from mpesa_daraja_kit.phone import MsisdnKind, classify_msisdn, matching_hash, n
 from mpesa_daraja_kit.plugins import ask
 from mpesa_daraja_kit.reference import account_key, normalize_account_reference
 from mpesa_daraja_kit.services.accounts import lookup_account
-from mpesa_daraja_kit.services.callbacks import CallbackLogService, IncomingCallback
+from mpesa_daraja_kit.services.callbacks import (
+    CallbackLogService,
+    CallbackSpooled,
+    IncomingCallback,
+    is_database_unavailable,
+)
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.wire import (
@@ -234,7 +239,10 @@ class C2BService:
     async def handle_confirmation(self, incoming: IncomingCallback) -> CallbackOutcome:
         """Keep the raw confirmation, then record it. Never raises for a bad body."""
         with bind_correlation_id(incoming.correlation_id):
-            log_id = await self._callbacks.store(incoming)
+            try:
+                log_id = await self._callbacks.store(incoming)
+            except CallbackSpooled:
+                return CallbackOutcome.RECEIVED  # applied when the spool is replayed
             return await self.apply_confirmation(log_id, incoming.body, incoming.content_type)
 
     async def apply_confirmation(
@@ -436,7 +444,15 @@ class C2BService:
         Validation bodies never create payments: the money has not moved yet.
         """
         with bind_correlation_id(incoming.correlation_id):
-            log_id = await self._callbacks.store(incoming)
+            log_id: int | None
+            try:
+                log_id = await self._callbacks.store(incoming, spool_on_failure=False)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                # The answer is due within seconds and no money has moved: answer anyway.
+                log.error("database unavailable: validation answered without being logged")
+                log_id = None
             try:
                 payment = parse_body(incoming.body, incoming.content_type)
             except PayloadError as exc:
@@ -445,6 +461,8 @@ class C2BService:
                     "C2B validation body could not be read; answered the default",
                     extra={"callback_log_id": log_id, "answer": answer.result_code},
                 )
+                if log_id is None:
+                    return answer
                 await self._callbacks.mark(
                     log_id,
                     CallbackOutcome.FAILED,
@@ -458,6 +476,8 @@ class C2BService:
                 note = f"{problem}; answered the default {answer.result_code}"
             elif not answer.accepted:
                 note = f"rejected {answer.result_code}: {answer.result_desc}"
+            if log_id is None:
+                return answer
             await self._callbacks.mark(
                 log_id,
                 CallbackOutcome.APPLIED,

@@ -8,19 +8,56 @@ parse stays ``FAILED`` with its reason until it is fixed and replayed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import callback_log
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
+from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
+from mpesa_daraja_kit.log import get_logger
 
-__all__ = ["CallbackLogService", "CallbackRecord", "IncomingCallback"]
+__all__ = [
+    "CallbackLogService",
+    "CallbackRecord",
+    "CallbackSpooled",
+    "IncomingCallback",
+    "is_database_unavailable",
+]
+
+log = get_logger("callbacks")
+
+
+class CallbackSpooled(MpesaKitError):
+    """The database was unavailable; the callback body is safe in the spool instead."""
+
+    code = ErrorCode.CALLBACK_SPOOLED
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Tell whether ``exc`` means "the database cannot be reached" (not a data error)."""
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        return False
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
 
 _T = callback_log
 
@@ -59,12 +96,41 @@ class CallbackRecord:
 class CallbackLogService:
     """Store callback bodies and record what became of them."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, clock: Clock = utc_now, spool: Any | None = None
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self.spool = spool
+        """A ``CallbackSpool`` for bodies that arrive while the database is unavailable."""
 
-    async def store(self, incoming: IncomingCallback) -> int:
-        """Commit the raw body and return its log id (before anything is parsed)."""
+    async def store(self, incoming: IncomingCallback, *, spool_on_failure: bool = True) -> int:
+        """Commit the raw body and return its log id (before anything is parsed).
+
+        Raises:
+            CallbackSpooled: the database was unavailable and the body went to the
+                spool instead (it is replayed when the database is back).
+        """
+        try:
+            return await self._insert(incoming)
+        except Exception as exc:
+            if not (spool_on_failure and self.spool is not None and is_database_unavailable(exc)):
+                raise
+            path = await asyncio.to_thread(self.spool.append, incoming)
+            log.error(
+                "database unavailable: callback spooled to disk for replay",
+                extra={
+                    "kind": incoming.kind.value,
+                    "spool_file": path.name,
+                    "error": type(exc).__name__,
+                },
+            )
+            raise CallbackSpooled(
+                "the database is unavailable; the callback was spooled for replay",
+                spool_file=path.name,
+            ) from exc
+
+    async def _insert(self, incoming: IncomingCallback) -> int:
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 sa.insert(_T).values(

@@ -69,7 +69,11 @@ from mpesa_daraja_kit.money import parse_amount, whole_shillings
 from mpesa_daraja_kit.phone import hash_msisdn, mask_msisdn, normalize_msisdn
 from mpesa_daraja_kit.reference import account_key, validate_stk_account_reference
 from mpesa_daraja_kit.services.accounts import lookup_account
-from mpesa_daraja_kit.services.callbacks import CallbackLogService, IncomingCallback
+from mpesa_daraja_kit.services.callbacks import (
+    CallbackLogService,
+    CallbackSpooled,
+    IncomingCallback,
+)
 from mpesa_daraja_kit.services.linking import RECEIPT, Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.ratelimit import InitiationLimits
@@ -395,9 +399,16 @@ class StkService:
     # -- settling -----------------------------------------------------------------------
 
     async def handle_callback(self, incoming: IncomingCallback) -> CallbackOutcome:
-        """Keep the raw callback body, then parse and apply it. Never raises for bad bodies."""
+        """Keep the raw callback body, then parse and apply it. Never raises for bad bodies.
+
+        While the database is unavailable the body goes to the spool and the answer
+        is RECEIVED: it is applied when the spool is replayed.
+        """
         with bind_correlation_id(incoming.correlation_id):
-            log_id = await self._callbacks.store(incoming)
+            try:
+                log_id = await self._callbacks.store(incoming)
+            except CallbackSpooled:
+                return CallbackOutcome.RECEIVED
             return await self.apply_callback(log_id, incoming.body)
 
     async def apply_callback(self, log_id: int, body: bytes) -> CallbackOutcome:

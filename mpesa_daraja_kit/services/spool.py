@@ -1,0 +1,225 @@
+"""The callback spool: when the database is down, callbacks wait on local disk, not in the void.
+
+Safaricom does not retry a callback it could not deliver (DARAJA.md, Security and
+delivery), so answering 500 while the database is unavailable would lose money
+records. Instead the raw callback goes to a local spool — one file per callback,
+written to a temporary name, ``fsync``'d, renamed into place and the directory
+``fsync``'d, so a crash leaves either the whole file or none — and Safaricom gets
+its Accepted. When the database is back the spool is replayed (automatically by
+``MpesaKit.lifespan``'s loop, or by ``mpesa-kit callbacks replay-spool``): each
+body is stored in the callback log, its file removed, and then applied exactly
+as a live callback, so nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mpesa_daraja_kit.clock import utc_now
+from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
+from mpesa_daraja_kit.log import get_logger
+from mpesa_daraja_kit.services.callbacks import (
+    CallbackLogService,
+    IncomingCallback,
+    is_database_unavailable,
+)
+
+__all__ = ["CallbackSpool", "SpoolReplay", "SpoolService", "default_spool_dir"]
+
+log = get_logger("spool")
+
+
+def default_spool_dir() -> Path:
+    """Return the default spool folder: ``$XDG_STATE_HOME/mpesa_daraja_kit/spool``."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "mpesa_daraja_kit" / "spool"
+
+
+class CallbackSpool:
+    """A folder of spooled callbacks, one durable JSON file each, oldest first."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def append(self, incoming: IncomingCallback) -> Path:
+        """Write ``incoming`` durably and return its file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        received = incoming.received_at or utc_now()
+        record = {
+            "kind": incoming.kind.value,
+            "body": base64.b64encode(incoming.body).decode("ascii"),
+            "content_type": incoming.content_type,
+            "source_address": incoming.source_address,
+            "correlation_id": incoming.correlation_id,
+            "received_at": received.isoformat(),
+        }
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
+        final = self.directory / name
+        temporary = self.directory / f".{name}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, json.dumps(record).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+        _fsync_dir(self.directory)
+        return final
+
+    def entries(self) -> list[Path]:
+        """Return the spooled files, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.json") if not p.name.startswith("."))
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    @staticmethod
+    def load(path: Path) -> IncomingCallback:
+        """Read one spooled callback back."""
+        record: dict[str, Any] = json.loads(path.read_bytes())
+        return IncomingCallback(
+            kind=CallbackKind(record["kind"]),
+            body=base64.b64decode(record["body"]),
+            content_type=record.get("content_type"),
+            source_address=record.get("source_address"),
+            correlation_id=record.get("correlation_id"),
+            received_at=datetime.fromisoformat(record["received_at"]),
+        )
+
+    def remove(self, path: Path) -> None:
+        """Delete a replayed file (durably)."""
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        _fsync_dir(self.directory)
+
+    def quarantine(self, path: Path) -> Path:
+        """Set aside a file that cannot be read (``*.bad``), so it never blocks the rest."""
+        target = path.with_suffix(".bad")
+        os.replace(path, target)
+        return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@attrs.frozen
+class SpoolReplay:
+    """What one replay of the spool did."""
+
+    stored: int
+    remaining: int
+    quarantined: int = 0
+
+
+class SpoolService:
+    """Replay the spool into the database, on demand and in the background."""
+
+    def __init__(
+        self,
+        spool: CallbackSpool,
+        *,
+        callbacks: CallbackLogService,
+        stk: Any,
+        c2b: Any,
+        interval: float = 5.0,
+    ) -> None:
+        self.spool = spool
+        self._callbacks = callbacks
+        self._stk = stk
+        self._c2b = c2b
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def replay(self) -> SpoolReplay:
+        """Store and apply every spooled callback; stop early while the database is down."""
+        stored = quarantined = 0
+        async with self._lock:
+            for path in await asyncio.to_thread(self.spool.entries):
+                try:
+                    incoming = await asyncio.to_thread(self.spool.load, path)
+                except (ValueError, KeyError, OSError):
+                    await asyncio.to_thread(self.spool.quarantine, path)
+                    log.error("unreadable spool file set aside", extra={"file": path.name})
+                    quarantined += 1
+                    continue
+                try:
+                    log_id = await self._callbacks.store(incoming, spool_on_failure=False)
+                except Exception as exc:
+                    if is_database_unavailable(exc):
+                        break  # still down: try again on the next round
+                    raise
+                # The raw body is in the database now: the file has done its job.
+                await asyncio.to_thread(self.spool.remove, path)
+                stored += 1
+                await self._apply(log_id, incoming)
+        remaining = len(await asyncio.to_thread(self.spool.entries))
+        if stored or quarantined:
+            log.info(
+                "spool replayed",
+                extra={"stored": stored, "remaining": remaining, "quarantined": quarantined},
+            )
+        return SpoolReplay(stored, remaining, quarantined)
+
+    async def _apply(self, log_id: int, incoming: IncomingCallback) -> None:
+        try:
+            if incoming.kind is CallbackKind.STK_CALLBACK:
+                await self._stk.apply_callback(log_id, incoming.body)
+            elif incoming.kind is CallbackKind.C2B_CONFIRMATION:
+                await self._c2b.apply_confirmation(log_id, incoming.body, incoming.content_type)
+            else:
+                await self._callbacks.mark(
+                    log_id,
+                    CallbackOutcome.APPLIED,
+                    error_message="spooled while the database was unavailable",
+                )
+        except Exception:
+            # Stored but not applied: it stays RECEIVED for `mpesa-kit callbacks replay`.
+            log.exception(
+                "spooled callback stored but not applied", extra={"callback_log_id": log_id}
+            )
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the background replay loop runs."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start replaying in the background (``MpesaKit.lifespan`` does)."""
+        if not self.running:
+            self._task = asyncio.create_task(self._run(), name="mpesa-kit-spool")
+
+    async def stop(self) -> None:
+        """Stop the background loop; spooled files stay for the next start."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if await asyncio.to_thread(self.spool.entries):
+                    await self.replay()
+            except Exception:
+                log.exception("spool replay failed; retrying")
+            await asyncio.sleep(self._interval)
