@@ -12,9 +12,11 @@ from decimal import Decimal, InvalidOperation
 
 from mpesa_daraja_kit.errors import InvalidAmount
 
-__all__ = ["CENT", "format_amount", "parse_amount", "whole_shillings"]
+__all__ = ["CENT", "MAX_AMOUNT", "format_amount", "parse_amount", "whole_shillings"]
 
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999.99")
+"""The largest amount a ``Numeric(12, 2)`` money column holds (PostgreSQL refuses more)."""
 
 
 def parse_amount(
@@ -66,6 +68,11 @@ def parse_amount(
         raise InvalidAmount(f"{field} {value!r} has more than two decimal places")
     if amount < 0 and not allow_negative:
         raise InvalidAmount(f"{field} {value!r} is negative")
+    if abs(cents) > MAX_AMOUNT:
+        raise InvalidAmount(
+            f"{field} {str(value)[:40]!r} is larger than the largest amount the kit stores "
+            f"({MAX_AMOUNT})"
+        )
     return cents
 
 

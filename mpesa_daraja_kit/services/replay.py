@@ -61,7 +61,8 @@ class CallbackReplayer:
 
         Raises:
             NotFound: no stored callback has this id.
-            ValidationError: it is a validation body (never replayed).
+            ValidationError: it is a validation body, or a body a guard refused (never
+                replayed).
         """
         record = await self._callbacks.get(callback_id)
         if record is None:
@@ -70,6 +71,13 @@ class CallbackReplayer:
             raise ValidationError(
                 f"callback {callback_id} is a C2B validation: its answer was due within "
                 "seconds and it never creates a payment, so it is not replayed"
+            )
+        if record.outcome is CallbackOutcome.REFUSED:
+            # Refused by a guard: not from Safaricom (a wrong address, a wrong path
+            # secret, an oversized body). Replaying it would let a forged body in.
+            raise ValidationError(
+                f"callback {callback_id} was refused by a callback guard "
+                f"({record.error_code}) and is never replayed"
             )
         if record.outcome not in REPLAYABLE and not force:
             return _result(record, record, replayed=False)
@@ -95,6 +103,7 @@ class CallbackReplayer:
             await self.replay(record.id, force=True)
             for record in reversed(records)
             if record.kind is not CallbackKind.C2B_VALIDATION
+            and record.outcome is not CallbackOutcome.REFUSED
         ]
 
 

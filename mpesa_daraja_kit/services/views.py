@@ -16,8 +16,13 @@ from mpesa_daraja_kit.enums import (
     StatementReasonType,
     StkPushStatus,
 )
+from mpesa_daraja_kit.phone import mask_msisdn
 
 __all__ = ["PaymentView", "StkPushView"]
+
+
+def _hidden(value: object) -> str:
+    return "'***'" if value else repr(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -28,7 +33,7 @@ class StkPushView:
     checkout_request_id: str | None
     merchant_request_id: str | None
     status: StkPushStatus
-    phone_number: str
+    phone_number: str = attrs.field(repr=mask_msisdn)
     amount: Decimal
     account_reference: str
     transaction_desc: str | None
@@ -73,11 +78,11 @@ class PaymentView:
     reason_type: StatementReasonType
     account_number: str | None
     host_account_id: str | None
-    msisdn: str | None
+    msisdn: str | None = attrs.field(repr=mask_msisdn)
     msisdn_hash: str | None
-    first_name: str | None
-    middle_name: str | None
-    last_name: str | None
+    first_name: str | None = attrs.field(repr=_hidden)
+    middle_name: str | None = attrs.field(repr=_hidden)
+    last_name: str | None = attrs.field(repr=_hidden)
     business_short_code: str | None
     linked_transaction_id: str | None
     mpesa_stk_push_request_id: uuid.UUID | None

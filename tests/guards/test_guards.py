@@ -16,6 +16,7 @@ from starlette.routing import Mount
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
+from mpesa_daraja_kit.errors import ValidationError
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.web.guards import allowlist_for, resolve_client_address
 from tests.conftest import fixture_bytes
@@ -232,3 +233,15 @@ async def test_other_methods_reach_the_router(make: Any) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
         assert (await client.get("/stk-push/callback")).status_code == 405
     assert await kit.callbacks.list() == []
+
+
+async def test_a_refused_body_is_never_replayed(make: Any) -> None:
+    kit = make(callback_path_secret=SECRET)
+    forged = await post(kit.public_app, "/stk-push/callback")  # no secret: a forgery
+    assert forged.status_code == 403
+    (refused,) = await kit.callbacks.list(outcomes=[CallbackOutcome.REFUSED])
+    with pytest.raises(ValidationError, match="never replayed"):
+        await kit.replay_callback(refused.id, force=True)
+    assert await kit.replay_failed_callbacks(outcomes=(CallbackOutcome.REFUSED,)) == []
+    (still,) = await kit.callbacks.list(outcomes=[CallbackOutcome.REFUSED])
+    assert still.attempts == refused.attempts

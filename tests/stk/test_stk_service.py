@@ -361,3 +361,10 @@ async def test_token_failure_means_the_push_was_never_sent(
         row = (await conn.execute(sa.select(StkPushRequest.__table__))).one()
     assert row.status is StkPushStatus.FAILED
     assert not row.outcome_unknown
+
+
+async def test_views_do_not_show_phone_numbers_in_their_repr(kit: MpesaKit) -> None:
+    phone = new_phone()
+    view = (await kit.stk.initiate(phone, 100, "POL0012345")).request
+    assert phone not in repr(view)
+    assert view.phone_number == phone
