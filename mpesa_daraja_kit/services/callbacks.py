@@ -93,6 +93,23 @@ class CallbackRecord:
     processed_at: datetime | None
 
 
+# Every callback runs these two: built once, executed with parameters (no per-call
+# statement construction or cache-key work).
+_INSERT = sa.insert(_T)
+_MARK = (
+    sa.update(_T)
+    .where(_T.c.id == sa.bindparam("log_id"))
+    .values(
+        outcome=sa.bindparam("new_outcome"),
+        processed_at=sa.bindparam("now"),
+        attempts=_T.c.attempts + 1,
+        error_code=sa.bindparam("new_error_code"),
+        error_message=sa.bindparam("new_error_message"),
+    )
+)
+_MARK_WITH_REFERENCE = _MARK.values(reference=sa.bindparam("new_reference"))
+
+
 class CallbackLogService:
     """Store callback bodies and record what became of them."""
 
@@ -133,16 +150,17 @@ class CallbackLogService:
     async def _insert(self, incoming: IncomingCallback) -> int:
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                sa.insert(_T).values(
-                    kind=incoming.kind,
-                    outcome=CallbackOutcome.RECEIVED,
-                    raw_body=incoming.body,
-                    content_type=(incoming.content_type or "")[:255] or None,
-                    source_address=(incoming.source_address or "")[:64] or None,
-                    correlation_id=(incoming.correlation_id or "")[:64] or None,
-                    attempts=0,
-                    received_at=incoming.received_at or self._clock(),
-                )
+                _INSERT,
+                {
+                    "kind": incoming.kind,
+                    "outcome": CallbackOutcome.RECEIVED,
+                    "raw_body": incoming.body,
+                    "content_type": (incoming.content_type or "")[:255] or None,
+                    "source_address": (incoming.source_address or "")[:64] or None,
+                    "correlation_id": (incoming.correlation_id or "")[:64] or None,
+                    "attempts": 0,
+                    "received_at": incoming.received_at or self._clock(),
+                },
             )
             log_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
         assert log_id is not None
@@ -159,21 +177,22 @@ class CallbackLogService:
         error_message: str | None = None,
     ) -> None:
         """Record a callback's outcome (in ``conn``'s transaction when given)."""
-        values: dict[str, Any] = {
-            "outcome": outcome,
-            "processed_at": self._clock(),
-            "attempts": _T.c.attempts + 1,
-            "error_code": error_code,
-            "error_message": (error_message or "")[:1000] or None,
+        params: dict[str, Any] = {
+            "log_id": log_id,
+            "new_outcome": outcome,
+            "now": self._clock(),
+            "new_error_code": error_code,
+            "new_error_message": (error_message or "")[:1000] or None,
         }
+        stmt = _MARK
         if reference is not None:
-            values["reference"] = reference[:100]
-        stmt = sa.update(_T).where(_T.c.id == log_id).values(**values)
+            params["new_reference"] = reference[:100]
+            stmt = _MARK_WITH_REFERENCE
         if conn is not None:
-            await conn.execute(stmt)
+            await conn.execute(stmt, params)
             return
         async with self._engine.begin() as own:
-            await own.execute(stmt)
+            await own.execute(stmt, params)
 
     async def get(self, log_id: int) -> CallbackRecord | None:
         """Return one stored callback."""
