@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -33,7 +34,7 @@ class PaymentService:
         since: datetime | None = None,
         until: datetime | None = None,
         kind: EntryKind | None = EntryKind.RECEIVED,
-        upload_id: str | None = None,
+        upload_id: uuid.UUID | str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[PaymentView]:
@@ -65,7 +66,7 @@ class PaymentService:
         if kind is not None:
             stmt = stmt.where(t.c.entry_kind == kind)
         if upload_id is not None:
-            stmt = stmt.where(t.c.mpesa_payment_report_upload_id == upload_id)
+            stmt = stmt.where(t.c.mpesa_payment_report_upload_id == uuid.UUID(str(upload_id)))
         stmt = stmt.limit(max(1, min(limit, MAX_LIMIT))).offset(max(0, offset))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()

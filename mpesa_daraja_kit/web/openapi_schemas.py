@@ -527,15 +527,42 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
             "tags": ["M-Pesa payments"],
             "summary": "List payments (money received, newest first), filtered",
             "parameters": [
-                _query("source", "IPN, STATEMENT or STK_CALLBACK"),
+                _query(
+                    "source",
+                    "where the row came from first",
+                    {"type": "string", "enum": ["IPN", "STATEMENT", "STK_CALLBACK"]},
+                ),
                 _query("account", "account reference (policy payment account number)"),
                 _query("linked", "true: linked to an STK push; false: not", {"type": "boolean"}),
-                _query("since", "ISO 8601 time (inclusive)"),
-                _query("until", "ISO 8601 time (exclusive)"),
-                _query("kind", "entry kind, or `all` (default RECEIVED)"),
-                _query("upload", "only rows of this statement upload"),
-                _query("limit", "at most this many (default 100)", {"type": "integer"}),
-                _query("offset", "skip this many", {"type": "integer"}),
+                _query(
+                    "since",
+                    "ISO 8601 time with an offset (inclusive)",
+                    {"type": "string", "format": "date-time"},
+                ),
+                _query(
+                    "until",
+                    "ISO 8601 time with an offset (exclusive)",
+                    {"type": "string", "format": "date-time"},
+                ),
+                _query(
+                    "kind",
+                    "entry kind, or `all` (default RECEIVED)",
+                    {
+                        "type": "string",
+                        "enum": ["RECEIVED", "CHARGE", "SWEEP", "OTHER", "NOT_COMPLETED", "all"],
+                    },
+                ),
+                _query(
+                    "upload",
+                    "only rows of this statement upload",
+                    {"type": "string", "format": "uuid"},
+                ),
+                _query(
+                    "limit",
+                    "at most this many (default 100, at most 500)",
+                    {"type": "integer", "minimum": 1, "maximum": 500},
+                ),
+                _query("offset", "skip this many", {"type": "integer", "minimum": 0}),
             ],
             "responses": {
                 "200": {

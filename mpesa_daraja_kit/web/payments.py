@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,15 @@ def _int(name: str, value: str | None, default: int) -> int:
         raise ValidationError(f"{name} {value[:20]!r} is not a whole number") from None
 
 
+def _uuid(name: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValidationError(f"{name} {value[:40]!r} is not an upload id (a UUID)") from None
+
+
 def payment_routes(kit: KitContext) -> list[BaseRoute]:
     """Return ``GET /payments``."""
     from mpesa_daraja_kit.web.internal import route_handler
@@ -67,7 +77,7 @@ def payment_routes(kit: KitContext) -> list[BaseRoute]:
             since=_time("since", q.get("since")),
             until=_time("until", q.get("until")),
             kind=None if kind == "all" else EntryKind(kind),
-            upload_id=q.get("upload"),
+            upload_id=_uuid("upload", q.get("upload")),
             limit=_int("limit", q.get("limit"), 100),
             offset=_int("offset", q.get("offset"), 0),
         )
