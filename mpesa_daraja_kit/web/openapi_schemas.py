@@ -562,7 +562,11 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
                     "at most this many (default 100, at most 500)",
                     {"type": "integer", "minimum": 1, "maximum": 500},
                 ),
-                _query("offset", "skip this many", {"type": "integer", "minimum": 0}),
+                _query(
+                    "offset",
+                    "skip this many (at most 1 000 000)",
+                    {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                ),
             ],
             "responses": {
                 "200": {

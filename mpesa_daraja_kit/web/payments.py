@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["payment_routes"]
 
+MAX_OFFSET = 1_000_000
+"""Deepest page offered; narrow the period (``since``/``until``) to go further."""
+
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -33,13 +36,16 @@ def _time(name: str, value: str | None) -> datetime | None:
     return ensure_aware_utc(parsed, field=name)
 
 
-def _int(name: str, value: str | None, default: int) -> int:
+def _int(name: str, value: str | None, default: int, *, maximum: int = 1_000_000) -> int:
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValidationError(f"{name} {value[:20]!r} is not a whole number") from None
+    if number > maximum:
+        raise ValidationError(f"{name} {value[:20]} is larger than {maximum}")
+    return number
 
 
 def _uuid(name: str, value: str | None) -> str | None:
@@ -79,7 +85,7 @@ def payment_routes(kit: KitContext) -> list[BaseRoute]:
             kind=None if kind == "all" else EntryKind(kind),
             upload_id=_uuid("upload", q.get("upload")),
             limit=_int("limit", q.get("limit"), 100),
-            offset=_int("offset", q.get("offset"), 0),
+            offset=_int("offset", q.get("offset"), 0, maximum=MAX_OFFSET),
         )
         return JSONResponse({"items": [payment_dto(item) for item in items]})
 

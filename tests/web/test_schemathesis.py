@@ -7,7 +7,7 @@ driven with plain Hypothesis here.)
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,19 +18,23 @@ from sqlalchemy.pool import NullPool
 
 from mpesa_daraja_kit.db.migrate import migrate
 from mpesa_daraja_kit.kit import MpesaKit
+from mpesa_daraja_kit.simulator import SimulatorConfig
+from mpesa_daraja_kit.testing import run_simulator
 from tests.support import API_KEY, HostPlugin, kit_settings
 
 HEADERS = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('st')}/kit.db"
     asyncio.run(migrate(url))
     # NullPool: schemathesis drives the ASGI app from event loops of its own.
     engine = create_async_engine(url, poolclass=NullPool)
-    kit = MpesaKit(kit_settings("http://127.0.0.1:9"), engine=engine, plugins=[HostPlugin()])
-    return schemathesis.openapi.from_asgi("/openapi.json", kit.internal_app)
+    # The simulator is Daraja: a 5xx from the kit then means a fault of the kit's own.
+    with run_simulator(config=SimulatorConfig(callback_delay=0)) as daraja:
+        kit = MpesaKit(kit_settings(daraja.base_url), engine=engine, plugins=[HostPlugin()])
+        yield schemathesis.openapi.from_asgi("/openapi.json", kit.internal_app)
 
 
 def test_every_internal_operation_honours_the_schema(api: Any) -> None:
