@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mpesa_daraja_kit.kit import MpesaKit
+from mpesa_daraja_kit.simulator import SimulatorConfig
+from mpesa_daraja_kit.testing import RunningSimulator, run_simulator
 from tests.databases import (
     BACKENDS,
     ENV_VAR,
@@ -22,6 +25,7 @@ from tests.databases import (
     drop_database,
     make_engine,
 )
+from tests.support import HostPlugin, kit_settings, make_kit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -121,3 +125,28 @@ async def sqlite_engine(database_urls: dict[str, str]) -> AsyncIterator[AsyncEng
         yield eng
     finally:
         await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[RunningSimulator]:
+    """The kit's own Daraja over real HTTP; prompts settle at once, callbacks go nowhere."""
+    with run_simulator(config=SimulatorConfig(callback_delay=0, allow_plain_http=True)) as running:
+        yield running
+
+
+@pytest.fixture
+def plugin() -> HostPlugin:
+    """A host plugin with two policies, an API key, and every event recorded."""
+    return HostPlugin()
+
+
+@pytest.fixture
+async def kit(
+    engine: AsyncEngine, simulator: RunningSimulator, plugin: HostPlugin
+) -> AsyncIterator[MpesaKit]:
+    """A kit on each database in turn, with the simulator as Daraja (no dispatcher)."""
+    kit = make_kit(engine, kit_settings(simulator.base_url), plugin)
+    try:
+        yield kit
+    finally:
+        await kit.client.aclose()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mpesa_daraja_kit.clock import format_daraja_timestamp, utc_now
 from mpesa_daraja_kit.db.models import payment_items
@@ -20,7 +19,7 @@ from mpesa_daraja_kit.services.callbacks import IncomingCallback
 from mpesa_daraja_kit.simulator import SimulatorConfig
 from mpesa_daraja_kit.testing import RunningSimulator, run_simulator
 from tests.conftest import load_fixture
-from tests.support import HostPlugin, dumps, kit_settings, make_kit, stk_callback_body
+from tests.support import dumps, stk_callback_body
 
 _receipts = itertools.count(1)
 
@@ -82,27 +81,10 @@ async def payments(kit: MpesaKit) -> list[Any]:
         )
 
 
-@pytest.fixture(scope="session")
-def stk_simulator() -> Iterator[RunningSimulator]:
-    """The kit's own Daraja for STK requests; prompts settle at once, callbacks go nowhere."""
-    with run_simulator(config=SimulatorConfig(callback_delay=0, allow_plain_http=True)) as running:
-        yield running
-
-
 @pytest.fixture
-def plugin() -> HostPlugin:
-    return HostPlugin()
-
-
-@pytest.fixture
-async def kit(
-    engine: AsyncEngine, stk_simulator: RunningSimulator, plugin: HostPlugin
-) -> AsyncIterator[MpesaKit]:
-    kit = make_kit(engine, kit_settings(stk_simulator.base_url), plugin)
-    try:
-        yield kit
-    finally:
-        await kit.client.aclose()
+def stk_simulator(simulator: RunningSimulator) -> RunningSimulator:
+    """The shared simulator (tests/conftest.py), under the name the C2B tests use."""
+    return simulator
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.testing import RunningSimulator
-from tests.stk.conftest import simulator  # noqa: F401 - the shared session simulator
 from tests.support import API_KEY, HostPlugin, kit_settings, make_kit, new_phone
 
 AUTH = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture
-async def kit(engine: AsyncEngine, simulator: RunningSimulator) -> AsyncIterator[MpesaKit]:  # noqa: F811
+async def kit(engine: AsyncEngine, simulator: RunningSimulator) -> AsyncIterator[MpesaKit]:
     kit = make_kit(engine, kit_settings(simulator.base_url), HostPlugin())
     yield kit
     await kit.client.aclose()
@@ -78,7 +77,7 @@ async def test_without_credentials_401(http: httpx.AsyncClient) -> None:
 
 async def test_without_any_authentication_hook_the_app_refuses(
     engine: AsyncEngine,
-    simulator: RunningSimulator,  # noqa: F811
+    simulator: RunningSimulator,
 ) -> None:
     kit = make_kit(engine, kit_settings(simulator.base_url), None)
     transport = httpx.ASGITransport(app=kit.internal_app)
@@ -131,7 +130,7 @@ async def test_second_prompt_409(http: httpx.AsyncClient) -> None:
     assert again.json()["error"]["code"] == "stk_push_in_progress"
 
 
-async def test_stk_disabled_503(engine: AsyncEngine, simulator: RunningSimulator) -> None:  # noqa: F811
+async def test_stk_disabled_503(engine: AsyncEngine, simulator: RunningSimulator) -> None:
     kit = make_kit(engine, kit_settings(simulator.base_url, stk_enabled=False), HostPlugin())
     transport = httpx.ASGITransport(app=kit.internal_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
@@ -143,7 +142,7 @@ async def test_stk_disabled_503(engine: AsyncEngine, simulator: RunningSimulator
 
 async def test_daraja_refusal_answers_with_darajas_code(
     engine: AsyncEngine,
-    simulator: RunningSimulator,  # noqa: F811
+    simulator: RunningSimulator,
 ) -> None:
     kit = make_kit(engine, kit_settings(simulator.base_url, consumer_secret="wrong"), HostPlugin())
     transport = httpx.ASGITransport(app=kit.internal_app)
