@@ -30,6 +30,7 @@ from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
 from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked
 from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
 from mpesa_daraja_kit.plugins import notify
+from mpesa_daraja_kit.services.background import BackgroundLoop
 
 __all__ = ["DrainResult", "EventOutbox"]
 
@@ -69,7 +70,7 @@ class EventOutbox:
         self._poll_interval = poll_interval
         self._deliver_inline = deliver_inline
         self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("mpesa-kit-outbox", self._run)
         self._drain_lock = asyncio.Lock()
 
     # -- writing ------------------------------------------------------------------
@@ -217,23 +218,18 @@ class EventOutbox:
     @property
     def running(self) -> bool:
         """Tell whether the background dispatcher runs in this process."""
-        return self._task is not None and not self._task.done()
+        return self._loop.running
 
     def start(self) -> None:
         """Start the background dispatcher (called by ``MpesaKit.lifespan``)."""
-        if self.running:
-            return
-        self._wakeup = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="mpesa-kit-outbox")
+        if not self.running:
+            self._wakeup = asyncio.Event()
+            self._loop.start()
 
     async def stop(self) -> None:
         """Stop the background dispatcher; pending events stay for the next start."""
-        task, self._task = self._task, None
+        await self._loop.stop()
         self._wakeup = None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run(self) -> None:
         wakeup = self._wakeup

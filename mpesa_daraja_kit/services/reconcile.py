@@ -28,7 +28,6 @@ wait longer before the next one. See ``docs/reconciliation.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -47,6 +46,7 @@ from mpesa_daraja_kit.db.queries import supports_skip_locked
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome, PaymentSource, StkPushStatus
 from mpesa_daraja_kit.errors import DarajaError, PayloadError
 from mpesa_daraja_kit.events import StkPushMissingIpn
+from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.callbacks import CallbackLogService
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.stk import UNVERIFIED, Settlement, StkService
@@ -105,7 +105,7 @@ class Reconciler:
         self._outbox = outbox
         self._clock = clock
         self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("mpesa-kit-reconcile", self._run)
 
     @property
     def lease(self) -> timedelta:
@@ -391,20 +391,15 @@ class Reconciler:
     @property
     def running(self) -> bool:
         """Tell whether the background loop runs in this process."""
-        return self._task is not None and not self._task.done()
+        return self._loop.running
 
     def start(self) -> None:
         """Start the background loop (``MpesaKit.lifespan`` does when reconciliation is on)."""
-        if not self.running:
-            self._task = asyncio.create_task(self._run(), name="mpesa-kit-reconcile")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop the background loop; claimed requests are picked up again after their lease."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     async def _run(self) -> None:
         interval = self._settings.reconcile_interval

@@ -29,6 +29,7 @@ import attrs
 from mpesa_daraja_kit.clock import utc_now
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.log import get_logger
+from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.callbacks import (
     CallbackLogService,
     IncomingCallback,
@@ -146,7 +147,7 @@ class SpoolService:
         self._stk = stk
         self._c2b = c2b
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("mpesa-kit-spool", self._run)
         self._lock = asyncio.Lock()
 
     async def replay(self) -> SpoolReplay:
@@ -200,20 +201,15 @@ class SpoolService:
     @property
     def running(self) -> bool:
         """Tell whether the background replay loop runs."""
-        return self._task is not None and not self._task.done()
+        return self._loop.running
 
     def start(self) -> None:
         """Start replaying in the background (``MpesaKit.lifespan`` does)."""
-        if not self.running:
-            self._task = asyncio.create_task(self._run(), name="mpesa-kit-spool")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop the background loop; spooled files stay for the next start."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     async def _run(self) -> None:
         while True:
