@@ -120,3 +120,11 @@ def test_account_references_compare_trimmed_and_case_insensitively() -> None:
 def test_stk_account_reference_rules(bad: str) -> None:
     with pytest.raises(InvalidAccountReference):
         validate_stk_account_reference(bad)
+
+
+@given(st.text(max_size=20), st.sampled_from(["", " ", "  \t"]), st.sampled_from(["", " ", "\n"]))
+def test_account_key_ignores_padding_and_case(reference: str, left: str, right: str) -> None:
+    key = account_key(left + reference + right)
+    assert key == account_key(reference.strip().lower())
+    assert key == account_key(key)  # idempotent
+    assert key == key.strip()
