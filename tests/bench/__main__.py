@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["statements"]
+BENCHMARKS = ["statements", "stk_callbacks", "confirmations", "linking", "token"]
 
 
 def main(argv: list[str]) -> None:
