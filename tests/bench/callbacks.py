@@ -271,7 +271,10 @@ def run_kind(
         )
     )
     if generator() == "python":
-        print("note: the Python load generator ran (no wrk, or MPESA_BENCH_LOADGEN=python); it may be the limit")
+        print(
+            "note: the Python load generator ran (no wrk, or MPESA_BENCH_LOADGEN=python); "
+            "it may be the limit"
+        )
     return results
 
 
