@@ -12,7 +12,13 @@ import re
 
 from mpesa_daraja_kit.errors import InvalidAccountReference
 
-__all__ = ["account_key", "normalize_account_reference", "validate_stk_account_reference"]
+__all__ = [
+    "RECEIPT_MAX_LENGTH",
+    "account_key",
+    "normalize_account_reference",
+    "receipt_problem",
+    "validate_stk_account_reference",
+]
 
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
 
@@ -46,3 +52,20 @@ def validate_stk_account_reference(value: str, *, max_length: int = 12) -> str:
             f"account reference {ref!r} must contain only letters and digits"
         )
     return ref
+
+
+RECEIPT_MAX_LENGTH = 50
+
+
+def receipt_problem(value: str) -> str | None:
+    """Return why ``value`` (already trimmed) is not an M-Pesa receipt, or None when it is.
+
+    One rule for every source — the STK callback's ``MpesaReceiptNumber``, the C2B
+    ``TransID`` and a statement's ``Receipt No.`` — so one payment can never be two
+    rows because one source sent ``"SGA7RT61SV "`` and another ``"SGA7RT61SV"``.
+    """
+    if not value:
+        return "it is empty"
+    if len(value) > RECEIPT_MAX_LENGTH or any(c.isspace() for c in value):
+        return f"expected up to {RECEIPT_MAX_LENGTH} characters without spaces, e.g. 'SGA7RT61SV'"
+    return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +13,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["insert_ignore", "is_unique_violation", "supports_skip_locked"]
+__all__ = [
+    "TRANSIENT_RETRIES",
+    "insert_ignore",
+    "is_transient_conflict",
+    "is_unique_violation",
+    "supports_skip_locked",
+    "transient_pause",
+]
 
 
 async def insert_ignore(
@@ -65,3 +74,50 @@ def is_unique_violation(exc: IntegrityError) -> bool:
 def supports_skip_locked(conn: AsyncConnection) -> bool:
     """Tell whether ``SELECT … FOR UPDATE SKIP LOCKED`` is available (not on SQLite)."""
     return conn.dialect.name in ("postgresql", "mysql", "mariadb")
+
+
+TRANSIENT_RETRIES = 5
+"""Attempts at a transaction the database rolled back for a deadlock."""
+
+
+async def transient_pause(attempt: int) -> None:
+    """Wait a little, with jitter, before retrying after a deadlock (so both don't meet again)."""
+    await asyncio.sleep(random.uniform(0.005, 0.03) * attempt)
+
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+_TRANSIENT_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def is_transient_conflict(exc: BaseException) -> bool:
+    """Tell whether a database error is a deadlock or serialization failure worth retrying.
+
+    Two transactions that lock the same rows in a different order (an STK
+    callback and a C2B confirmation for one receipt, say) can deadlock; the
+    database rolls one back, and running that one again succeeds. On MariaDB a
+    deadlock inside a savepoint ends the whole transaction, so the error seen is
+    the failed ``ROLLBACK TO SAVEPOINT`` (1305) with the deadlock as its context.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if _transient(getattr(seen, "orig", None) or seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _transient(orig: BaseException) -> bool:
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    if args and args[0] in _TRANSIENT_MYSQL_CODES:
+        return True
+    text = str(orig).lower()
+    return (
+        "deadlock" in text
+        or "could not serialize" in text
+        or (bool(args) and args[0] == 1305 and "savepoint" in text)
+    )

@@ -31,14 +31,19 @@ from typing import Any
 import attrs
 import pluggy
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.client import AsyncDarajaClient
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import C2BResponseType, C2BValidationMode, Settings
 from mpesa_daraja_kit.db.models import payment_items
-from mpesa_daraja_kit.db.queries import insert_ignore
+from mpesa_daraja_kit.db.queries import (
+    TRANSIENT_RETRIES,
+    insert_ignore,
+    is_transient_conflict,
+    transient_pause,
+)
 from mpesa_daraja_kit.enums import (
     CallbackOutcome,
     Direction,
@@ -51,7 +56,7 @@ from mpesa_daraja_kit.events import Account, C2BDecision, PaymentRecorded, Payme
 from mpesa_daraja_kit.log import bind_correlation_id, get_logger
 from mpesa_daraja_kit.phone import MsisdnKind, classify_msisdn, matching_hash, normalize_msisdn
 from mpesa_daraja_kit.plugins import ask
-from mpesa_daraja_kit.reference import account_key, normalize_account_reference
+from mpesa_daraja_kit.reference import account_key, normalize_account_reference, receipt_problem
 from mpesa_daraja_kit.services.accounts import lookup_account
 from mpesa_daraja_kit.services.callbacks import (
     CallbackLogService,
@@ -167,11 +172,10 @@ def read_confirmation(body: bytes, content_type: str | None = None) -> Confirmat
             code=ErrorCode.PAYLOAD_MISSING_FIELD,
         )
     receipt = payment.trans_id.strip()
-    if len(receipt) > 50 or any(c.isspace() for c in receipt):
+    problem = receipt_problem(receipt)
+    if problem is not None:
         raise PayloadError(
-            f"TransID {receipt[:60]!r} is not an M-Pesa receipt; expected up to 50 characters "
-            "without spaces, e.g. 'SGA7RT61SV'",
-            field="TransID",
+            f"TransID {receipt[:60]!r} is not an M-Pesa receipt: {problem}", field="TransID"
         )
     amount = payment.amount
     if amount <= 0:
@@ -263,7 +267,7 @@ class C2BService:
         receipt = confirmation.receipt_number
         account = await self._lookup(confirmation)
         try:
-            outcome = await self._record(log_id, confirmation, account)
+            outcome = await self._record_retrying(log_id, confirmation, account)
         except IntegrityError as exc:
             return await self._failed(log_id, receipt, exc, "conflicts with stored data")
         except Exception as exc:  # a bug must not lose the body: keep it for a replay
@@ -275,6 +279,20 @@ class C2BService:
             extra={"callback_log_id": log_id, "receipt_number": receipt},
         )
         return outcome
+
+    async def _record_retrying(
+        self, log_id: int, confirmation: Confirmation, account: Account | None
+    ) -> CallbackOutcome:
+        # A confirmation and an STK callback for one receipt lock the same rows from
+        # opposite ends; the database breaks such a deadlock by rolling one back.
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                return await self._record(log_id, confirmation, account)
+            except DBAPIError as exc:
+                if not (is_transient_conflict(exc) and attempt < TRANSIENT_RETRIES):
+                    raise
+                await transient_pause(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _failed(
         self, log_id: int, receipt: str, exc: Exception, what: str

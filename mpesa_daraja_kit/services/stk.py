@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import pluggy
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.client import AsyncDarajaClient
@@ -40,7 +40,12 @@ from mpesa_daraja_kit.client.errors import (
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items, stk_requests
-from mpesa_daraja_kit.db.queries import insert_ignore
+from mpesa_daraja_kit.db.queries import (
+    TRANSIENT_RETRIES,
+    insert_ignore,
+    is_transient_conflict,
+    transient_pause,
+)
 from mpesa_daraja_kit.enums import (
     CallbackKind,
     CallbackOutcome,
@@ -86,6 +91,7 @@ log = get_logger("stk")
 REQUESTS = stk_requests
 ITEMS = payment_items
 DEFAULT_DESCRIPTION = "Payment"
+
 UNVERIFIED = "unverified"
 """``error_code`` of a success callback that STK Push Query did not confirm (kept, not applied)."""
 
@@ -424,10 +430,27 @@ class StkService:
                 log_id, CallbackOutcome.FAILED, error_code=str(exc.code), error_message=exc.message
             )
             return CallbackOutcome.FAILED
-        outcome = await self._verified_apply(log_id, callback)
-        if outcome is CallbackOutcome.WAITING and await self._exists(callback.checkout_request_id):
-            # The request was stored between our look-up and our mark: apply it now.
+        try:
             outcome = await self._verified_apply(log_id, callback)
+            if outcome is CallbackOutcome.WAITING and await self._exists(
+                callback.checkout_request_id
+            ):
+                # The request was stored between our look-up and our mark: apply it now.
+                outcome = await self._verified_apply(log_id, callback)
+        except Exception as exc:  # verification or a lost connection: keep it for a replay
+            log.exception(
+                "STK callback could not be applied; kept for replay",
+                extra={"callback_log_id": log_id},
+            )
+            with contextlib.suppress(Exception):
+                await self._callbacks.mark(
+                    log_id,
+                    CallbackOutcome.FAILED,
+                    reference=callback.checkout_request_id,
+                    error_code=str(ErrorCode.CALLBACK_FAILED),
+                    error_message=f"could not be applied: {type(exc).__name__}",
+                )
+            return CallbackOutcome.FAILED
         await self._outbox.after_commit()
         return outcome
 
@@ -500,41 +523,58 @@ class StkService:
     async def _apply(
         self, log_id: int, callback: StkCallback, *, verified: bool = False
     ) -> CallbackOutcome:
+        """Apply in one transaction, retried on a deadlock; never raises (the body is kept)."""
         reference = callback.checkout_request_id
-        try:
-            async with self._engine.begin() as conn:
-                row = (
-                    await conn.execute(
-                        sa.select(REQUESTS).where(REQUESTS.c.checkout_request_id == reference)
-                    )
-                ).first()
-                held = (
-                    row is not None
-                    and not verified
-                    and self._needs_verification(callback)
-                    and row.status in (StkPushStatus.PENDING, StkPushStatus.EXPIRED)
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                return await self._apply_once(log_id, callback, verified=verified)
+            except DBAPIError as exc:
+                if is_transient_conflict(exc) and attempt < TRANSIENT_RETRIES:
+                    await transient_pause(attempt)
+                    continue
+                error: Exception = exc
+                break
+            except Exception as exc:  # a bug must not turn into a 500 for Safaricom
+                error = exc
+                break
+        log.exception(
+            "STK callback could not be applied; kept for replay",
+            extra={"callback_log_id": log_id, "checkout_request_id": reference},
+        )
+        code = "conflict" if isinstance(error, IntegrityError) else str(ErrorCode.CALLBACK_FAILED)
+        await self._callbacks.mark(
+            log_id,
+            CallbackOutcome.FAILED,
+            reference=reference,
+            error_code=code,
+            error_message=f"could not be applied: {type(error).__name__}",
+        )
+        return CallbackOutcome.FAILED
+
+    async def _apply_once(
+        self, log_id: int, callback: StkCallback, *, verified: bool
+    ) -> CallbackOutcome:
+        reference = callback.checkout_request_id
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(REQUESTS).where(REQUESTS.c.checkout_request_id == reference)
                 )
-                if row is None or held:
-                    # Stored meanwhile but not verified yet: the caller checks again.
-                    outcome = CallbackOutcome.WAITING
-                else:
-                    settlement = attrs.evolve(Settlement.from_callback(callback), verified=verified)
-                    applied = await self._settle(conn, row, settlement)
-                    outcome = CallbackOutcome.APPLIED if applied else CallbackOutcome.DUPLICATE
-                await self._callbacks.mark(log_id, outcome, conn=conn, reference=reference)
-        except IntegrityError as exc:
-            log.error(
-                "STK callback conflicts with stored data; kept for review",
-                extra={"callback_log_id": log_id, "checkout_request_id": reference},
+            ).first()
+            held = (
+                row is not None
+                and not verified
+                and self._needs_verification(callback)
+                and row.status in (StkPushStatus.PENDING, StkPushStatus.EXPIRED)
             )
-            await self._callbacks.mark(
-                log_id,
-                CallbackOutcome.FAILED,
-                reference=reference,
-                error_code="conflict",
-                error_message=f"conflicts with stored data: {type(exc.orig).__name__}",
-            )
-            return CallbackOutcome.FAILED
+            if row is None or held:
+                # Stored meanwhile but not verified yet: the caller checks again.
+                outcome = CallbackOutcome.WAITING
+            else:
+                settlement = attrs.evolve(Settlement.from_callback(callback), verified=verified)
+                applied = await self._settle(conn, row, settlement)
+                outcome = CallbackOutcome.APPLIED if applied else CallbackOutcome.DUPLICATE
+            await self._callbacks.mark(log_id, outcome, conn=conn, reference=reference)
         return outcome
 
     async def _apply_waiting_callbacks(self, checkout_request_id: str) -> None:
@@ -584,6 +624,8 @@ class StkService:
             .values(**values)
         )
         if result.rowcount != 1:
+            if status is StkPushStatus.COMPLETED and settlement.receipt_number:
+                return await self._late_receipt(conn, row, settlement)
             return False
         await self._outbox.add(
             conn,
@@ -605,6 +647,34 @@ class StkService:
         if status is StkPushStatus.COMPLETED and settlement.receipt_number:
             fresh = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == row.id))).one()
             await self._record_payment(conn, fresh, settlement)
+        return True
+
+    async def _late_receipt(self, conn: AsyncConnection, row: Any, settlement: Settlement) -> bool:
+        """Record the money of a success callback that came after a query completed the request.
+
+        STK Push Query carries no receipt: a request it settled is COMPLETED with
+        no receipt and no payment row. The callback that arrives later is the
+        only record of the money on a paybill without C2B URLs, so it is kept —
+        without a second status event (the status does not change).
+        """
+        now = self._clock()
+        filled = await conn.execute(
+            sa.update(REQUESTS)
+            .where(
+                REQUESTS.c.id == row.id,
+                REQUESTS.c.status == StkPushStatus.COMPLETED,
+                REQUESTS.c.receipt_number.is_(None),
+            )
+            .values(
+                receipt_number=settlement.receipt_number,
+                transaction_date=settlement.transaction_date,
+                updated_at=now,
+            )
+        )
+        if filled.rowcount != 1:
+            return False
+        fresh = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == row.id))).one()
+        await self._record_payment(conn, fresh, settlement)
         return True
 
     async def _record_payment(self, conn: AsyncConnection, request: Any, s: Settlement) -> None:

@@ -35,6 +35,7 @@ from mpesa_daraja_kit.errors import (
     PayloadError,
 )
 from mpesa_daraja_kit.money import parse_amount
+from mpesa_daraja_kit.reference import receipt_problem
 from mpesa_daraja_kit.wire.payloads import (
     C2BConfirmationAnswer,
     C2BPayment,
@@ -324,6 +325,14 @@ def _item(items: Mapping[str, Any], name: str, parse: Any) -> Any:
         raise PayloadError(f"StkCallback: {field} {exc}", field=field) from None
 
 
+def _receipt(value: Any, field: str) -> str:
+    receipt = text(value).strip()
+    problem = receipt_problem(receipt)
+    if problem is not None:
+        raise ValueError(f"{receipt[:60]!r} is not an M-Pesa receipt: {problem}")
+    return receipt
+
+
 def _structure_stk_callback(data: Any, _: type) -> StkCallback:
     body = _mapping(data.get("Body"), "Body")
     callback = _mapping(body.get("stkCallback"), "Body.stkCallback")
@@ -346,7 +355,7 @@ def _structure_stk_callback(data: Any, _: type) -> StkCallback:
     return StkCallback(
         **flat,
         amount=_item(items, "Amount", lambda v, f: parse_amount(v, field=f)),
-        receipt_number=_item(items, "MpesaReceiptNumber", lambda v, f: text(v)),
+        receipt_number=_item(items, "MpesaReceiptNumber", _receipt),
         transaction_date=_item(
             items, "TransactionDate", lambda v, f: parse_daraja_timestamp(text(v), field=f)
         ),

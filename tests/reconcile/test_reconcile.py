@@ -92,9 +92,13 @@ async def test_no_callback_completed_by_query(
     assert row.verified_at is not None
     assert row.reconcile_attempts == 1
     assert [e.status for e in plugin.of("mpesa_stk_push_updated")] == ["COMPLETED"]
-    # A later real callback changes nothing and fires nothing.
-    assert await success_callback(kit, view, "UAB1CD2EF9") is CallbackOutcome.DUPLICATE
+    # A later real callback changes no status and fires no status event; its receipt
+    # (which the query lacks) is kept as the record of the money, once.
+    assert await success_callback(kit, view, "UAB1CD2EF9") is CallbackOutcome.APPLIED
     assert len(plugin.of("mpesa_stk_push_updated")) == 1
+    assert (await kit.stk.get(view.id)).receipt_number == "UAB1CD2EF9"
+    assert [e.receipt_number for e in plugin.of("mpesa_payment_recorded")] == ["UAB1CD2EF9"]
+    assert await success_callback(kit, view, "UAB1CD2EF9") is CallbackOutcome.DUPLICATE
     assert (await kit.reconcile.run_once()).claimed == 0
 
 
