@@ -182,10 +182,17 @@ class KitLogFilter(logging.Filter):
             return True
         record.msg = redact_text(message)
         record.args = None
+        if record.exc_info and not record.exc_text:
+            # A traceback can quote values (a phone in an error message): redact it too.
+            # Handlers use exc_text when it is set, so the raw text is never written.
+            record.exc_text = redact_text(_TRACEBACKS.formatException(record.exc_info))
         for attr, value in list(record.__dict__.items()):
             if attr not in _RECORD_ATTRS:
                 record.__dict__[attr] = redact_payload(value, attr)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 class JsonFormatter(logging.Formatter):

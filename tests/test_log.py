@@ -125,3 +125,15 @@ def test_redact_payload_walks_daraja_bodies() -> None:
 def test_a_bad_format_string_never_raises_from_the_filter() -> None:
     record = logging.LogRecord("mpesa_daraja_kit.x", logging.INFO, "", 0, "%s %s", ("one",), None)
     assert KitLogFilter().filter(record)  # the handler's handleError reports it, not the filter
+
+
+def test_phone_numbers_in_tracebacks_are_masked(caplog: pytest.LogCaptureFixture) -> None:
+    logger = get_logger("test.traceback")
+    try:
+        raise ValueError("no such subscriber 254708374149")
+    except ValueError:
+        logger.exception("lookup failed")
+    (record,) = [r for r in caplog.records if r.name.endswith("test.traceback")]
+    text = logging.Formatter().format(record)
+    assert "254708374149" not in text
+    assert "ValueError" in text

@@ -18,6 +18,9 @@ def create_kit_engine(url: str, **kwargs: Any) -> AsyncEngine:
     servers get pre-ping so a restarted database is noticed on the next use.
     """
     parsed = make_url(url)
+    # Database errors never carry the statement's parameters (phone numbers, names)
+    # into exceptions, logs or the callback log's error messages.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_async_engine(url, **kwargs)

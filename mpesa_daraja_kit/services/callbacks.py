@@ -23,6 +23,7 @@ from sqlalchemy.exc import (
     OperationalError,
     ProgrammingError,
 )
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
@@ -52,7 +53,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     """Tell whether ``exc`` means "the database cannot be reached" (not a data error)."""
     if isinstance(exc, IntegrityError | DataError | ProgrammingError):
         return False
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
         return True
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated)
@@ -131,11 +132,13 @@ class CallbackLogService:
         try:
             return await self._insert(incoming)
         except Exception as exc:
-            if not (spool_on_failure and self.spool is not None and is_database_unavailable(exc)):
+            # Whatever stopped the raw body reaching the database (an outage, a full
+            # pool, a bug), it must not be lost: Safaricom does not send it again.
+            if not (spool_on_failure and self.spool is not None):
                 raise
             path = await asyncio.to_thread(self.spool.append, incoming)
             log.error(
-                "database unavailable: callback spooled to disk for replay",
+                "callback could not be stored: spooled to disk for replay",
                 extra={
                     "kind": incoming.kind.value,
                     "spool_file": path.name,

@@ -111,16 +111,24 @@ class EventOutbox:
         async with self._drain_lock:
             while delivered + failed < limit:
                 batch = min(_BATCH, limit - delivered - failed)
+                claimed_at = self._clock()
                 claimed = await self._claim(batch)
                 done: list[Any] = []
-                for row in claimed:
+                released = False
+                for index, row in enumerate(claimed):
+                    if self._clock() - claimed_at > self._lease / 2:
+                        # Slow hooks: hand the rest back while the lease still holds, so
+                        # no other worker can claim (and deliver) an event twice.
+                        await self._release([r.id for r in claimed[index:]])
+                        released = True
+                        break
                     if await self._deliver(row):
                         done.append(row.id)
                     else:
                         failed += 1
                 await self._mark_delivered(done)
                 delivered += len(done)
-                if len(claimed) < batch:
+                if len(claimed) < batch and not released:
                     # Nothing more was due; events committed meanwhile wake us again.
                     break
         return DrainResult(delivered, failed)
@@ -185,6 +193,12 @@ class EventOutbox:
                 )
             return False
         return True
+
+    async def _release(self, ids: list[Any]) -> None:
+        """Give back leased events that were not delivered (they are due again at once)."""
+        if ids:
+            async with self._engine.begin() as conn:
+                await conn.execute(sa.update(_T).where(_T.c.id.in_(ids)).values(locked_until=None))
 
     async def _mark_delivered(self, ids: list[Any]) -> None:
         """Mark a batch of events delivered in one statement (they stay leased until then)."""

@@ -167,7 +167,15 @@ class SpoolService:
                 except Exception as exc:
                     if is_database_unavailable(exc):
                         break  # still down: try again on the next round
-                    raise
+                    # Not an outage: set the file aside (kept on disk, logged) rather
+                    # than let it block every callback spooled after it.
+                    await asyncio.to_thread(self.spool.quarantine, path)
+                    log.error(
+                        "spooled callback could not be stored; set aside as *.bad",
+                        extra={"file": path.name, "error": type(exc).__name__},
+                    )
+                    quarantined += 1
+                    continue
                 # The raw body is in the database now: the file has done its job.
                 await asyncio.to_thread(self.spool.remove, path)
                 stored += 1

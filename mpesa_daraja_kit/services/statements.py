@@ -317,6 +317,12 @@ class StatementService:
                     partial = True
                 if progress is not None:
                     progress(len(batch))
+        except Exception as exc:
+            # Whatever broke (a reader error, a bug), the upload must not stay PROCESSING:
+            # what was stored so far is counted, and the reason kept.
+            log.exception("statement import stopped", extra={"upload_id": str(upload_id)})
+            await self._finish(upload_id, tally, UploadStatus.FAILED, f"{type(exc).__name__}")
+            raise
         finally:
             if not pending.done():
                 await asyncio.wait([pending])
@@ -365,6 +371,27 @@ class StatementService:
             )
         await self._outbox.after_commit()
         return await self.get(upload_id)
+
+    async def _finish(
+        self, upload_id: uuid.UUID, tally: _Tally, status: UploadStatus, error: str
+    ) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(payment_uploads)
+                .where(payment_uploads.c.id == upload_id)
+                .values(
+                    status=status,
+                    total_statement_items=tally.total,
+                    matched_ipn_records=tally.matched,
+                    duplicate_statement_records=tally.duplicates,
+                    gaps_filled=tally.gaps,
+                    failed_item_count=tally.failed,
+                    failed_items=[attrs.asdict(f) for f in tally.failures],
+                    breakdown=tally.breakdown,
+                    error=f"import stopped: {error}"[:1000],
+                    finished_at=self._clock(),
+                )
+            )
 
     async def _import_batch(
         self,
@@ -424,7 +451,12 @@ class StatementService:
                 continue
             key = account_key(row.account_number)
             if key and key not in self._accounts:
-                account = await lookup_account(self._pm, row.account_number)
+                try:
+                    account = await lookup_account(self._pm, row.account_number)
+                except Exception:
+                    # Hooks never decide whether a payment is stored (DESIGN.md §5.6).
+                    log.exception("mpesa_lookup_account failed; the payment is stored untagged")
+                    account = None
                 self._accounts[key] = (
                     (account.account_id, True) if account is not None else (None, False)
                 )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 
@@ -131,6 +132,9 @@ async def _read_prefix(receive: Receive, limit: int) -> tuple[bytes, bool]:
             body = b"".join(chunks)
             return body[:limit], len(body) <= limit
     return b"".join(chunks)[:limit], False
+
+
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class Refuser:
@@ -344,7 +348,12 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if (
+            declared is not None
+            and _DIGITS.fullmatch(declared.strip())
+            and int(declared) > self.max_bytes
+        ):
             await self._too_large(scope, receive, send, None)
             return
         content_type = _header(scope, b"content-type")

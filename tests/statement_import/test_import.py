@@ -313,3 +313,35 @@ def test_cli_import(
     refused = runner.invoke(get_command(), ["statements", "import", "--url", url, str(bad)])
     assert refused.exit_code == 1
     assert "statement_invalid" in refused.output
+
+
+async def test_a_failing_account_hook_never_stops_the_import(
+    kit: MpesaKit, plugin: HostPlugin
+) -> None:
+    class Down(dict):  # type: ignore[type-arg]
+        def get(self, *args: object) -> None:  # type: ignore[override]
+            raise RuntimeError("policy service down")
+
+    plugin.accounts = Down()
+    spec = StatementSpec(seed=11, rows=60)
+    report = await kit.statements.import_file(csv_bytes(spec))
+    check_invariant(report)
+    assert report.status is UploadStatus.COMPLETED
+    assert report.gaps_filled == spec.rows
+
+
+async def test_an_import_that_breaks_is_marked_failed_not_left_processing(
+    kit: MpesaKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(kit.statements, "_import_batch", broken)
+    with pytest.raises(RuntimeError):
+        await kit.statements.import_file(csv_bytes(StatementSpec(seed=12, rows=60)))
+    async with kit.engine.connect() as conn:
+        (status, error) = (
+            await conn.execute(sa.select(payment_uploads.c.status, payment_uploads.c.error))
+        ).one()
+    assert status is UploadStatus.FAILED
+    assert "RuntimeError" in error
