@@ -60,7 +60,7 @@ _CANDIDATES = (
         REQUESTS.c.created_at <= sa.bindparam("until"),
     )
     .order_by(REQUESTS.c.created_at.desc())
-    .limit(3)
+    .limit(5)
 )
 
 
@@ -97,7 +97,11 @@ class Linker:
             "since": when - HEURISTIC_WINDOW,
             "until": when + _CLOCK_SKEW,
         }
-        return list((await conn.execute(_CANDIDATES, params)).all())
+        rows = list((await conn.execute(_CANDIDATES, params)).all())
+        # Nearest in time wins, and a prompt made before the payment beats one made after
+        # it (the clock-skew allowance is not a reason to prefer a later prompt).
+        rows.sort(key=lambda r: (r.created_at > when, abs(r.created_at - when)))
+        return rows
 
     async def link(self, conn: AsyncConnection, payment: Any, request: Any, method: str) -> bool:
         """Link ``payment`` and ``request``; fire ``mpesa_payment_linked`` when the link is new."""
@@ -176,7 +180,12 @@ class Linker:
         return True
 
     async def _complete_expired(self, conn: AsyncConnection, request: Any, receipt: str) -> None:
-        """An EXPIRED prompt whose money arrived is COMPLETED after all (money moved)."""
+        """An EXPIRED prompt whose money arrived is COMPLETED after all (money moved).
+
+        Its ``receipt_number`` stays empty: a heuristic match is evidence, not proof,
+        and the receipt column is what a later callback is checked against. The
+        receipt is in ``linked_transaction_id``.
+        """
         now = self._clock()
         result = await conn.execute(
             sa.update(REQUESTS)
@@ -185,7 +194,6 @@ class Linker:
                 status=StkPushStatus.COMPLETED,
                 completed_at=now,
                 updated_at=now,
-                receipt_number=sa.func.coalesce(REQUESTS.c.receipt_number, receipt),
             )
         )
         if result.rowcount == 1:

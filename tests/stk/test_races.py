@@ -79,7 +79,9 @@ async def test_a_success_callback_after_a_query_completed_the_request_records_th
     # Reconciliation: STK Push Query says paid, but carries no receipt.
     await kit.stk.settle(
         view.id,
-        Settlement(status=StkPushStatus.COMPLETED, result_code="0", result_desc="ok", verified=True),
+        Settlement(
+            status=StkPushStatus.COMPLETED, result_code="0", result_desc="ok", verified=True
+        ),
     )
     assert await rows_for(kit, "ULATE00001") == []
     outcome = await kit.stk.handle_callback(stk(view.checkout_request_id, "ULATE00001", phone))
@@ -117,3 +119,29 @@ async def test_a_receipt_with_stray_spaces_is_one_payment_from_both_sources(
     (row,) = await rows_for(kit, "USPACE0001")
     assert row.confirmed_by_ipn_at is not None
     assert len(plugin.of("mpesa_payment_recorded")) == 1
+
+
+async def test_a_re_sent_expired_prompt_does_not_take_the_paid_prompts_money(
+    engine: object, simulator: object, plugin: HostPlugin
+) -> None:
+    from tests.support import kit_settings, make_kit
+
+    kit = make_kit(engine, kit_settings(simulator.base_url, stk_duplicate_window=0), plugin)  # type: ignore[arg-type,attr-defined]
+    phone = new_phone()
+    paid = (await kit.stk.initiate(phone, 1, "POL0012345")).request  # the customer pays this
+    resent = (await kit.stk.initiate(phone, 1, "POL0012345")).request  # an agent re-sent it
+    assert paid.checkout_request_id
+    await kit.stk.settle(
+        resent.id, Settlement(status=StkPushStatus.EXPIRED, result_code="1037", result_desc="x")
+    )
+    # The confirmation of the paid prompt's money comes before its STK callback.
+    await kit.c2b.handle_confirmation(c2b("URESENT001", phone))
+    outcome = await kit.stk.handle_callback(stk(paid.checkout_request_id, "URESENT001", phone))
+    assert outcome is CallbackOutcome.APPLIED
+    assert (await kit.stk.get(paid.id)).status is StkPushStatus.COMPLETED
+    assert (await kit.stk.get(paid.id)).receipt_number == "URESENT001"
+    assert (await kit.stk.get(resent.id)).status is StkPushStatus.EXPIRED
+    assert (await kit.stk.get(resent.id)).receipt_number is None
+    (row,) = await rows_for(kit, "URESENT001")
+    assert row.mpesa_stk_push_request_id == paid.id
+    await kit.client.aclose()
