@@ -6,6 +6,7 @@ plan was written for, so its data maps one to one (DESIGN.md §4).
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 __all__ = [
@@ -154,6 +155,7 @@ def stk_status_from_result_code(result_code: str | int) -> StkPushStatus:
     return StkPushStatus.FAILED
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct reasons; called for every statement row
 def entry_key(kind: EntryKind, direction: Direction, reason: str | None) -> str:
     """Return the second half of a payment row's identity (the first is the receipt).
 

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
@@ -28,7 +29,7 @@ from mpesa_daraja_kit.db.types import UTCDateTime
 __all__ = ["bulk_insert"]
 
 Converter = Callable[[Any], Any]
-_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[sa.Table, list[Converter]]] = {}
+_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[str], list[Converter]]] = {}
 
 
 def _same(value: Any) -> Any:
@@ -93,32 +94,28 @@ def _converter(column: sa.Column[Any], dialect: str) -> Converter:
     if isinstance(kind, sa.Boolean):
         return _sqlite_bool if dialect == "sqlite" else _same
     if isinstance(kind, sa.JSON) or kind.__class__.__name__ in ("JSONB", "JSON"):
-        return _same if dialect == "postgresql" else _json
+        return _json  # every driver takes JSON as text here (asyncpg's jsonb codec too)
     return _same
 
 
 def _plan(
-    table: sa.Table, dialect: str, names: tuple[str, ...]
-) -> tuple[sa.Table, list[Converter]]:
-    key = (table.name, dialect, names)
+    table: sa.Table, dialect: Dialect, names: tuple[str, ...]
+) -> tuple[str, list[str], list[Converter]]:
+    key = (table.name, dialect.name, names)
     plan = _CACHE.get(key)
     if plan is None:
         columns = [table.c[name] for name in names]
         light = sa.Table(
-            table.name, sa.MetaData(), *(sa.Column(c.name, _untyped(c, dialect)) for c in columns)
+            table.name, sa.MetaData(), *(sa.Column(c.name, NullType()) for c in columns)
         )
-        plan = (light, [_converter(c, dialect) for c in columns])
+        # Compiled once, in the driver's own parameter style, executed with plain tuples:
+        # no per-row parameter processing at all on the way to the driver.
+        compiled = sa.insert(light).compile(dialect=dialect)
+        order = list(compiled.positiontup or names)
+        by_name = {c.name: _converter(c, dialect.name) for c in columns}
+        plan = (str(compiled), order, [by_name[name] for name in order])
         _CACHE[key] = plan
     return plan
-
-
-def _untyped(column: sa.Column[Any], dialect: str) -> Any:
-    # PostgreSQL's JSONB needs its type so asyncpg encodes the value; others take text.
-    if dialect == "postgresql" and (
-        isinstance(column.type, sa.JSON) or column.type.__class__.__name__ == "JSONB"
-    ):
-        return column.type
-    return NullType()
 
 
 async def bulk_insert(
@@ -127,13 +124,11 @@ async def bulk_insert(
     """Insert ``rows`` (all with the same keys) into ``table`` in chunks of ``chunk``."""
     if not rows:
         return
-    names = tuple(rows[0])
-    light, converters = _plan(table, conn.dialect.name, names)
-    pairs = list(zip(names, converters, strict=True))
-    stmt = sa.insert(light)
+    sql, order, converters = _plan(table, conn.dialect, tuple(rows[0]))
+    pairs = list(zip(order, converters, strict=True))
     for start in range(0, len(rows), chunk):
         converted = [
-            {name: convert(row[name]) for name, convert in pairs}
+            tuple([convert(row[name]) for name, convert in pairs])
             for row in rows[start : start + chunk]
         ]
-        await conn.execute(stmt, converted)
+        await conn.exec_driver_sql(sql, converted)
