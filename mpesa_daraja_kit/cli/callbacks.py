@@ -81,6 +81,35 @@ def _echo(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _plugin_options(command: Any) -> Any:
+    """Add ``--plugin`` (repeatable, or ``MPESA_KIT_PLUGINS``) and ``--no-plugins``."""
+    command = click.option(
+        "--no-plugins",
+        is_flag=True,
+        help="Replay without the host's plugins (no account tagging; events wait in the "
+        "outbox for the host's own dispatcher).",
+    )(command)
+    return click.option(
+        "--plugin",
+        "plugin_specs",
+        multiple=True,
+        envvar="MPESA_KIT_PLUGINS",
+        help="The host's plugin, package.module[:object] (repeatable; or MPESA_KIT_PLUGINS).",
+    )(command)
+
+
+def _required_plugins(plugin_specs: Sequence[str], no_plugins: bool) -> list[Any]:
+    """Load the host's plugins; a usage error when none is given and --no-plugins is not."""
+    plugins = load_plugins(plugin_specs)
+    if not plugins and not no_plugins:
+        raise click.UsageError(
+            "replaying records payments and fires events: pass the host's plugins with "
+            "--plugin package.module:object (or MPESA_KIT_PLUGINS), or --no-plugins to "
+            "replay without account tagging (events then wait for the host's dispatcher)"
+        )
+    return plugins
+
+
 @click.group()
 def callbacks() -> None:
     """Inspect the callback log and replay stored callbacks."""
@@ -132,18 +161,7 @@ def list_callbacks(
 @click.argument("callback_id", type=int, required=False)
 @click.option("--all-failed", is_flag=True, help="Replay every FAILED callback, oldest first.")
 @click.option("--force", is_flag=True, help="Also re-apply a callback already applied.")
-@click.option(
-    "--plugin",
-    "plugin_specs",
-    multiple=True,
-    envvar="MPESA_KIT_PLUGINS",
-    help="The host's plugin, package.module[:object] (repeatable; or MPESA_KIT_PLUGINS).",
-)
-@click.option(
-    "--no-plugins",
-    is_flag=True,
-    help="Replay without the host's plugins (no account tagging; events reach nobody).",
-)
+@_plugin_options
 def replay(
     url: str | None,
     callback_id: int | None,
@@ -155,13 +173,7 @@ def replay(
     """Apply stored callbacks again after the cause of their failure is fixed."""
     if (callback_id is None) == (not all_failed):
         raise click.UsageError("give a callback ID or --all-failed (not both)")
-    plugins = load_plugins(plugin_specs)
-    if not plugins and not no_plugins:
-        raise click.UsageError(
-            "replaying records payments and fires events: pass the host's plugins with "
-            "--plugin package.module:object (or MPESA_KIT_PLUGINS), or --no-plugins to "
-            "replay without account tagging and with events delivered to nobody"
-        )
+    plugins = _required_plugins(plugin_specs, no_plugins)
     database_url = _url(url)
 
     async def run() -> list[ReplayResult]:
@@ -185,26 +197,10 @@ def replay(
 
 @callbacks.command("replay-spool")
 @_url_option
-@click.option(
-    "--plugin",
-    "plugin_specs",
-    multiple=True,
-    envvar="MPESA_KIT_PLUGINS",
-    help="The host's plugin, package.module[:object] (repeatable; or MPESA_KIT_PLUGINS).",
-)
-@click.option(
-    "--no-plugins",
-    is_flag=True,
-    help="Replay without the host's plugins (events wait in the outbox for the host).",
-)
+@_plugin_options
 def replay_spool(url: str | None, plugin_specs: Sequence[str], no_plugins: bool) -> None:
     """Store and apply the callbacks spooled while the database was unavailable."""
-    plugins = load_plugins(plugin_specs)
-    if not plugins and not no_plugins:
-        raise click.UsageError(
-            "replaying records payments and fires events: pass the host's plugins with "
-            "--plugin package.module:object (or MPESA_KIT_PLUGINS), or --no-plugins"
-        )
+    plugins = _required_plugins(plugin_specs, no_plugins)
     database_url = _url(url)
 
     async def run() -> dict[str, Any]:

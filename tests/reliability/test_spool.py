@@ -176,3 +176,34 @@ async def test_validation_is_answered_even_with_the_database_down(
     # Validation is answered, never spooled: no money has moved yet.
     assert kit.spool is not None
     assert len(kit.spool.spool) == 0
+
+
+def test_replay_spool_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from mpesa_daraja_kit.cli import get_command
+    from mpesa_daraja_kit.db.migrate import migrate
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    asyncio.run(migrate(url))
+    spool_dir = tmp_path / "spool"
+    CallbackSpool(spool_dir).append(
+        IncomingCallback(
+            kind=CallbackKind.C2B_CONFIRMATION,
+            body=confirmation(77),
+            content_type="application/json",
+        )
+    )
+    monkeypatch.setenv("MPESA_ENVIRONMENT", "simulator")
+    monkeypatch.setenv("MPESA_SPOOL_DIR", str(spool_dir))
+    runner = CliRunner()
+    refused = runner.invoke(get_command(), ["callbacks", "replay-spool", "--url", url])
+    assert refused.exit_code == 2  # the host's plugins, or an explicit --no-plugins
+    result = runner.invoke(
+        get_command(), ["callbacks", "replay-spool", "--url", url, "--no-plugins"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["stored"] == 1
+    assert list(spool_dir.glob("*.json")) == []
