@@ -321,7 +321,10 @@ class StatementService:
             # Whatever broke (a reader error, a bug), the upload must not stay PROCESSING:
             # what was stored so far is counted, and the reason kept.
             log.exception("statement import stopped", extra={"upload_id": str(upload_id)})
-            await self._finish(upload_id, tally, UploadStatus.FAILED, f"{type(exc).__name__}")
+            async with self._engine.begin() as conn:
+                await self._finish(
+                    conn, upload_id, tally, UploadStatus.FAILED, self._clock(), type(exc).__name__
+                )
             raise
         finally:
             if not pending.done():
@@ -341,21 +344,7 @@ class StatementService:
             },
         )
         async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.update(payment_uploads)
-                .where(payment_uploads.c.id == upload_id)
-                .values(
-                    status=status,
-                    total_statement_items=tally.total,
-                    matched_ipn_records=tally.matched,
-                    duplicate_statement_records=tally.duplicates,
-                    gaps_filled=tally.gaps,
-                    failed_item_count=tally.failed,
-                    failed_items=[attrs.asdict(f) for f in tally.failures],
-                    breakdown=tally.breakdown,
-                    finished_at=finished,
-                )
-            )
+            await self._finish(conn, upload_id, tally, status, finished)
             await self._outbox.add(
                 conn,
                 StatementImported(
@@ -373,25 +362,31 @@ class StatementService:
         return await self.get(upload_id)
 
     async def _finish(
-        self, upload_id: uuid.UUID, tally: _Tally, status: UploadStatus, error: str
+        self,
+        conn: AsyncConnection,
+        upload_id: uuid.UUID,
+        tally: _Tally,
+        status: UploadStatus,
+        finished: datetime,
+        error: str | None = None,
     ) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.update(payment_uploads)
-                .where(payment_uploads.c.id == upload_id)
-                .values(
-                    status=status,
-                    total_statement_items=tally.total,
-                    matched_ipn_records=tally.matched,
-                    duplicate_statement_records=tally.duplicates,
-                    gaps_filled=tally.gaps,
-                    failed_item_count=tally.failed,
-                    failed_items=[attrs.asdict(f) for f in tally.failures],
-                    breakdown=tally.breakdown,
-                    error=f"import stopped: {error}"[:1000],
-                    finished_at=self._clock(),
-                )
+        """Write an upload's final status and statistics."""
+        await conn.execute(
+            sa.update(payment_uploads)
+            .where(payment_uploads.c.id == upload_id)
+            .values(
+                status=status,
+                total_statement_items=tally.total,
+                matched_ipn_records=tally.matched,
+                duplicate_statement_records=tally.duplicates,
+                gaps_filled=tally.gaps,
+                failed_item_count=tally.failed,
+                failed_items=[attrs.asdict(f) for f in tally.failures],
+                breakdown=tally.breakdown,
+                error=f"import stopped: {error}"[:1000] if error else None,
+                finished_at=finished,
             )
+        )
 
     async def _import_batch(
         self,
