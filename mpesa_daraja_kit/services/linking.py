@@ -98,9 +98,16 @@ class Linker:
             "until": when + _CLOCK_SKEW,
         }
         rows = list((await conn.execute(_CANDIDATES, params)).all())
-        # Nearest in time wins, and a prompt made before the payment beats one made after
-        # it (the clock-skew allowance is not a reason to prefer a later prompt).
-        rows.sort(key=lambda r: (r.created_at > when, abs(r.created_at - when)))
+        # A live prompt beats an expired one (the customer answered the live one); then
+        # a prompt made before the payment beats one made after it (the clock-skew
+        # allowance is no reason to prefer a later prompt); then the nearest in time.
+        rows.sort(
+            key=lambda r: (
+                r.status is StkPushStatus.EXPIRED,
+                r.created_at > when,
+                abs(r.created_at - when),
+            )
+        )
         return rows
 
     async def link(self, conn: AsyncConnection, payment: Any, request: Any, method: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -23,13 +24,15 @@ def stk(checkout: str, receipt: str, phone: str) -> IncomingCallback:
     return IncomingCallback(kind=CallbackKind.STK_CALLBACK, body=dumps(body))
 
 
-def c2b(receipt: str, phone: str, amount: str = "1.00") -> IncomingCallback:
+def c2b(
+    receipt: str, phone: str, amount: str = "1.00", *, late_by: timedelta = timedelta(0)
+) -> IncomingCallback:
     body = load_fixture("c2b_confirmation_hashed_msisdn")
     body.update(
         TransID=receipt,
         MSISDN=hash_msisdn(phone),
         TransAmount=amount,
-        TransTime=format_daraja_timestamp(utc_now()),
+        TransTime=format_daraja_timestamp(utc_now() + late_by),
     )
     return IncomingCallback(kind=CallbackKind.C2B_CONFIRMATION, body=json.dumps(body).encode())
 
@@ -134,8 +137,9 @@ async def test_a_re_sent_expired_prompt_does_not_take_the_paid_prompts_money(
     await kit.stk.settle(
         resent.id, Settlement(status=StkPushStatus.EXPIRED, result_code="1037", result_desc="x")
     )
-    # The confirmation of the paid prompt's money comes before its STK callback.
-    await kit.c2b.handle_confirmation(c2b("URESENT001", phone))
+    # The confirmation of the paid prompt's money comes before its STK callback, stamped
+    # after both prompts were made: the re-sent one is nearer in time, yet expired.
+    await kit.c2b.handle_confirmation(c2b("URESENT001", phone, late_by=timedelta(seconds=2)))
     outcome = await kit.stk.handle_callback(stk(paid.checkout_request_id, "URESENT001", phone))
     assert outcome is CallbackOutcome.APPLIED
     assert (await kit.stk.get(paid.id)).status is StkPushStatus.COMPLETED
