@@ -75,9 +75,17 @@ def host(tmp_path: Path) -> Iterator[RunningHost]:
 
 
 def _wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 30) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    # The page re-renders its tables while it polls: an element found a moment ago can
+    # be replaced before it is read. Ask again rather than fail on that.
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.1,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(condition)
 
 
 def _screenshot(driver: Any, name: str) -> None:
