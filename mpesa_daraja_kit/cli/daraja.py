@@ -103,21 +103,33 @@ def stk_query(checkout_request_id: str) -> None:
     _run(lambda client: unstructure(client.stk_query(checkout_request_id)))
 
 
+def register_url_options(command: Any) -> Any:
+    """Add the C2B registration options (shared with ``mpesa-kit register-urls``)."""
+    for option in reversed(_REGISTER_URL_OPTIONS):
+        command = option(command)
+    return command
+
+
+_REGISTER_URL_OPTIONS = [
+    click.option("--confirmation-url", default=None, help="Default: from the settings."),
+    click.option("--validation-url", default=None, help="Default: from the settings."),
+    click.option(
+        "--response-type",
+        type=click.Choice(["Completed", "Cancelled"]),
+        default=None,
+        help="What M-Pesa does when validation does not answer (default: MPESA_C2B_RESPONSE_TYPE).",
+    ),
+    click.option(
+        "--api-version",
+        type=click.Choice(["v1", "v2"]),
+        default=None,
+        help="C2B register API version (default: MPESA_C2B_REGISTER_VERSION).",
+    ),
+]
+
+
 @daraja.command("register-urls")
-@click.option("--confirmation-url", default=None, help="Default: from the settings.")
-@click.option("--validation-url", default=None, help="Default: from the settings.")
-@click.option(
-    "--response-type",
-    type=click.Choice(["Completed", "Cancelled"]),
-    default=None,
-    help="What M-Pesa does when validation does not answer (default: MPESA_C2B_RESPONSE_TYPE).",
-)
-@click.option(
-    "--api-version",
-    type=click.Choice(["v1", "v2"]),
-    default=None,
-    help="C2B register API version (default: MPESA_C2B_REGISTER_VERSION).",
-)
+@register_url_options
 def register_urls(
     confirmation_url: str | None,
     validation_url: str | None,

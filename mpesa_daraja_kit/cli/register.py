@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from mpesa_daraja_kit.cli.daraja import register_url_options
 from mpesa_daraja_kit.client import AsyncDarajaClient
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.errors import MpesaKitError
@@ -26,20 +27,7 @@ __all__ = ["register_urls"]
 
 
 @click.command("register-urls")
-@click.option("--confirmation-url", default=None, help="Default: from the settings.")
-@click.option("--validation-url", default=None, help="Default: from the settings.")
-@click.option(
-    "--response-type",
-    type=click.Choice(["Completed", "Cancelled"]),
-    default=None,
-    help="What M-Pesa does when validation does not answer (default: MPESA_C2B_RESPONSE_TYPE).",
-)
-@click.option(
-    "--api-version",
-    type=click.Choice(["v1", "v2"]),
-    default=None,
-    help="C2B register API version (default: MPESA_C2B_REGISTER_VERSION).",
-)
+@register_url_options
 @click.option("--dry-run", is_flag=True, help="Check and print the request; do not call Daraja.")
 def register_urls(
     confirmation_url: str | None,
