@@ -15,6 +15,7 @@ which holds one whole sheet in memory (docs/statements.md measures it).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 from collections.abc import Iterator, Sequence
@@ -257,7 +258,8 @@ class StatementReader:
                     yield line + 1, BrokenRow(f"the CSV row cannot be read: {exc}")
                     line = reader.line_num
         finally:
-            text.detach()  # leave the underlying file open for the next pass
+            with contextlib.suppress(ValueError):  # the reader was closed first
+                text.detach()  # leave the underlying file open for the next pass
 
     def _sheet_rows(self) -> RawRows:
         # python-calamine's iter_rows() starts at the sheet's first row even when
