@@ -29,10 +29,11 @@ blocks the event loop that answers Safaricom's callbacks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -40,15 +41,35 @@ from typing import Any, BinaryIO
 import attrs
 import pluggy
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import Settings
-from mpesa_daraja_kit.db.bulk import bulk_insert
-from mpesa_daraja_kit.db.models import event_outbox, payment_items, payment_uploads, stk_requests
-from mpesa_daraja_kit.db.queries import insert_ignore
-from mpesa_daraja_kit.enums import EntryKind, PaymentSource, UploadStatus
+from mpesa_daraja_kit.db.bulk import (
+    BulkPlan,
+    bulk_plan,
+    in_values,
+    insert_tuples,
+    insert_tuples_one_by_one,
+    new_uuid4_hex,
+    placeholders,
+)
+from mpesa_daraja_kit.db.models import (
+    OutboxStatus,
+    event_outbox,
+    payment_items,
+    payment_uploads,
+    stk_requests,
+)
+from mpesa_daraja_kit.enums import (
+    Direction,
+    EntryKind,
+    PaymentSource,
+    StatementReasonType,
+    UploadStatus,
+)
 from mpesa_daraja_kit.errors import NotFound
 from mpesa_daraja_kit.events import (
     PaymentRecorded,
@@ -175,6 +196,27 @@ class _BatchOutcome:
     gap_kinds: dict[str, int] = attrs.field(factory=dict)
 
 
+@attrs.define
+class _BatchPlan:
+    """A batch looked up and encoded, ready to write.
+
+    Parallel lists rather than a tuple per gap: fewer long-lived objects for the
+    garbage collector to walk, and the driver tuples in ``encoded`` hold only plain
+    values, which it stops tracking.
+    """
+
+    rows: list[StatementRow]
+    accounts: dict[str, tuple[str | None, bool]]
+    now: datetime
+    duplicates: int = 0
+    confirm: list[Any] = attrs.field(factory=list)
+    gaps: list[StatementRow] = attrs.field(factory=list)
+    gap_ids: list[str] = attrs.field(factory=list)
+    gap_hosts: list[str | None] = attrs.field(factory=list)
+    encoded: list[tuple[Any, ...]] = attrs.field(factory=list)
+    events: list[tuple[Any, ...]] = attrs.field(factory=list)
+
+
 def _preamble_json(preamble: StatementPreamble) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in attrs.fields(StatementPreamble):
@@ -286,35 +328,24 @@ class StatementService:
                 )
             )
         tally = _Tally()
-        partial = False
         rows = reader.rows()
         self._accounts = {}
         t0 = time.perf_counter()
-        # Read the next batch in a worker thread while this one is written.
-        pending = asyncio.ensure_future(asyncio.to_thread(_take, rows, self.batch_size))
+        # One batch at a time: read in a worker thread (so the event loop keeps answering
+        # callbacks), then looked up and written. Reading the next batch while this one
+        # is written was measured slower: the reader holds the GIL, and every hop of the
+        # database driver back to the event loop then waits a switch interval (5 ms).
+        partial = False
         try:
             while True:
-                batch = await pending
+                batch = await asyncio.to_thread(_take, rows, self.batch_size)
                 if not batch:
                     break
-                pending = asyncio.ensure_future(asyncio.to_thread(_take, rows, self.batch_size))
-                parsed: list[StatementRow] = []
-                # Repeats inside a batch are caught here; a repeat of a row an earlier
-                # batch stored is caught by the batch's look-up (it is a STATEMENT row
-                # by then), so memory stays flat however long the file.
-                seen: set[tuple[str, str]] = set()
-                for result in batch:
-                    if isinstance(result, RowFailure):
-                        tally.fail(result.row_number, result.reason)
-                        continue
-                    identity = (result.receipt, result.entry_key)
-                    if identity in seen:  # the same row twice in one file (overlapping exports)
-                        tally.duplicates += 1
-                        continue
-                    seen.add(identity)
-                    parsed.append(result)
-                if parsed and not await self._import_batch(upload_id, parsed, preamble, tally):
-                    partial = True
+                parsed = _unique_rows(batch, tally)
+                if parsed:
+                    accounts = await self._lookup_accounts(parsed)
+                    if not await self._import_batch(upload_id, parsed, accounts, preamble, tally):
+                        partial = True
                 if progress is not None:
                     progress(len(batch))
         except Exception as exc:
@@ -327,8 +358,8 @@ class StatementService:
                 )
             raise
         finally:
-            if not pending.done():
-                await asyncio.wait([pending])
+            if isinstance(rows, Generator):  # its file is closed next: end it while still open
+                rows.close()
         finished = self._clock()
         status = UploadStatus.PARTIAL if partial else UploadStatus.COMPLETED
         log.info(
@@ -392,11 +423,11 @@ class StatementService:
         self,
         upload_id: uuid.UUID,
         rows: list[StatementRow],
+        accounts: dict[str, tuple[str | None, bool]],
         preamble: StatementPreamble,
         tally: _Tally,
     ) -> bool:
-        """Import one batch; False when its rows had to be reported failed."""
-        accounts = await self._lookup_accounts(rows)
+        """Write one batch; False when its rows had to be reported failed."""
         last_error: Exception | None = None
         for attempt in (1, 2):
             try:
@@ -466,201 +497,357 @@ class StatementService:
         *,
         careful: bool,
     ) -> _BatchOutcome:
-        outcome = _BatchOutcome()
-        now = self._clock()
-        receipts = list({row.receipt for row in rows})
+        """Look one batch up and write it, in one transaction."""
         async with self._engine.begin() as conn:
-            existing: dict[tuple[str, str], Any] = {}
-            for chunk in _chunks(receipts, 5000):
-                found = await conn.execute(
-                    sa.select(
-                        payment_items.c.id,
-                        payment_items.c.transaction_reference,
-                        payment_items.c.entry_key,
-                        payment_items.c.source,
-                        payment_items.c.confirmed_by_statement_at,
-                    ).where(payment_items.c.transaction_reference.in_(chunk))
-                )
-                for found_item in found:
-                    existing[(found_item.transaction_reference, found_item.entry_key)] = found_item
-            confirm: list[uuid.UUID] = []
-            new_rows: list[tuple[StatementRow, dict[str, Any]]] = []
-            for row in rows:
-                item = existing.get((row.receipt, row.entry_key))
-                if item is None:
-                    new_rows.append((row, self._values(row, upload_id, preamble, accounts, now)))
-                elif (
-                    item.source is not PaymentSource.STATEMENT
-                    and item.confirmed_by_statement_at is None
-                    and row.kind is EntryKind.RECEIVED
-                ):
-                    confirm.append(item.id)
-                else:
-                    outcome.duplicates += 1
-            for chunk in _chunks(confirm, 5000):
-                await conn.execute(
-                    sa.update(payment_items)
-                    .where(payment_items.c.id.in_(chunk))
-                    .values(confirmed_by_statement_at=now, updated_at=now)
-                )
-            outcome.matched += len(confirm)
-            inserted = await self._insert(conn, [v for _, v in new_rows], careful=careful)
-            outcome.duplicates += len(new_rows) - len(inserted)
-            outcome.gaps += len(inserted)
-            received: list[dict[str, Any]] = []
-            for row, values in new_rows:
-                if values["id"] not in inserted:
-                    continue
-                kind = "payments" if row.kind is EntryKind.RECEIVED else row.kind.value.lower()
-                outcome.gap_kinds[kind] = outcome.gap_kinds.get(kind, 0) + 1
-                if row.kind is EntryKind.RECEIVED:
-                    received.append(values)
-            await self._events_and_links(conn, received, accounts, careful=careful)
-        return outcome
+            planned = await self._plan_batch(conn, upload_id, rows, preamble, accounts)
+            return await self._apply(conn, planned, careful=careful)
 
-    def _values(
-        self,
-        row: StatementRow,
-        upload_id: uuid.UUID,
-        preamble: StatementPreamble,
-        accounts: dict[str, tuple[str | None, bool]],
-        now: datetime,
-    ) -> dict[str, Any]:
-        key = account_key(row.account_number) or None
-        host_account_id = accounts.get(key, (None, False))[0] if key else None
-        short_code = _clip(preamble.short_code or self._settings.business_short_code, 20)
-        # Only the columns a statement row can fill: the rest stay NULL.
-        return {
-            "id": uuid.uuid4(),
-            "transaction_reference": row.receipt[:50],
-            "entry_key": row.entry_key,
-            "entry_kind": row.kind,
-            "direction": row.direction,
-            "source": PaymentSource.STATEMENT,
-            "completion_time": row.completion_time,
-            "initiation_time": row.initiation_time,
-            "details": row.details,
-            "transaction_status": row.transaction_status[:50],
-            "paid_in": row.paid_in,
-            "withdrawn": row.withdrawn,
-            "balance": row.balance,
-            "balance_confirmed": row.balance_confirmed,
-            "reason_type": row.reason_type,
-            "reason_type_raw": _clip(row.reason_type_raw, 100),
-            "other_party_info": _clip(row.other_party_info, 255),
-            "linked_transaction_id": _clip(row.linked_transaction_id, 100),
-            "account_number": _clip(row.account_number, 100),
-            "account_key": _clip(key, 100),
-            "host_account_id": host_account_id,
-            "msisdn": _clip(row.msisdn_masked, 100),
-            "first_name": _clip(row.party_name, 100),
-            "business_short_code": short_code,
-            "mpesa_payment_report_upload_id": upload_id,
-            "confirmed_by_statement_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-
-    async def _insert(
-        self, conn: AsyncConnection, values: list[dict[str, Any]], *, careful: bool
-    ) -> set[uuid.UUID]:
-        """Insert rows; return the ids that were inserted (all of them unless careful)."""
-        if not values:
-            return set()
-        if not careful:
-            await bulk_insert(conn, payment_items, values)
-            return {v["id"] for v in values}
-        inserted: set[uuid.UUID] = set()
-        for v in values:
-            if await insert_ignore(conn, payment_items, v, ["transaction_reference", "entry_key"]):
-                inserted.add(v["id"])
-        return inserted
-
-    async def _events_and_links(
+    async def _plan_batch(
         self,
         conn: AsyncConnection,
-        received: list[dict[str, Any]],
+        upload_id: uuid.UUID,
+        rows: list[StatementRow],
+        preamble: StatementPreamble,
         accounts: dict[str, tuple[str | None, bool]],
-        *,
-        careful: bool,
-    ) -> None:
-        if not received:
-            return
-        check_accounts = bool(accounts)
-        events: list[dict[str, Any]] = []
+    ) -> _BatchPlan:
+        """Look the batch up (one query per 5 000 receipts) and encode what is new."""
         now = self._clock()
+        short_code = _clip(preamble.short_code or self._settings.business_short_code, 20)
+        existing = await _recorded(conn, list({row.receipt for row in rows}))
+        plan = bulk_plan(payment_items, conn.dialect, GAP_COLUMNS)
+        encode = _gap_encoder(plan, upload_id, short_code, now)
+        planned = _BatchPlan(rows, accounts, now=now)
+        confirm, gaps, gap_ids, hosts, encoded = (
+            planned.confirm,
+            planned.gaps,
+            planned.gap_ids,
+            planned.gap_hosts,
+            planned.encoded,
+        )
+        for row, payment_id in zip(rows, new_uuid4_hex(len(rows)), strict=True):
+            entry = row.entry_key
+            item = existing.get((row.receipt, entry))
+            if item is None:
+                key = _account_key(row.account_number) if row.account_number else None
+                host_account_id = accounts.get(key, _UNKNOWN)[0] if key and accounts else None
+                gaps.append(row)
+                gap_ids.append(payment_id)
+                hosts.append(host_account_id)
+                encoded.append(encode(row, payment_id, entry, key, host_account_id))
+            elif (
+                item[1] != PaymentSource.STATEMENT
+                and item[2] is None
+                and row.kind is EntryKind.RECEIVED
+            ):
+                confirm.append(item[0])
+            else:
+                planned.duplicates += 1
+        planned.events = self._events(conn.dialect, planned)
+        return planned
+
+    def _events(self, dialect: Dialect, planned: _BatchPlan) -> list[tuple[Any, ...]]:
+        """Return the outbox rows of a batch's new payments (``PaymentRecorded``, ``Unmatched``)."""
+        accounts, now = planned.accounts, planned.now
+        check_accounts = bool(accounts)
+        plan = bulk_plan(event_outbox, dialect, EVENT_COLUMNS)
+        convert = plan.convert
+        payload_of, stamp = convert["payload"], convert["created_at"](now)
+        pending = convert["status"](OutboxStatus.PENDING)
+        recorded = PaymentRecorded.hook
         occurred = now.isoformat()
-        for values in received:
-            receipt = values["transaction_reference"]
-            events.append(
-                _recorded_event(values, occurred, now, f"payment_recorded:{receipt}"[:255])
+        events: list[tuple[Any, ...]] = []
+        received = [
+            (row, payment_id, host)
+            for row, payment_id, host in zip(
+                planned.gaps, planned.gap_ids, planned.gap_hosts, strict=True
             )
-            key = values["account_key"]
-            if check_accounts and not (key and accounts.get(key, (None, False))[1]):
+            if row.kind is EntryKind.RECEIVED
+        ]
+        for (row, payment_id, host_account_id), event_id in zip(
+            received, new_uuid4_hex(len(received)), strict=True
+        ):
+            receipt = row.receipt[:50]
+            payload = _recorded_payload(
+                event_id=_dashed(event_id),
+                payment_id=_dashed(payment_id),
+                receipt=receipt,
+                amount=row.paid_in,
+                account_reference=_clip(row.account_number, 100),
+                host_account_id=host_account_id,
+                transaction_time=row.completion_time,
+                occurred=occurred,
+            )
+            events.append(
+                (
+                    event_id,
+                    recorded,
+                    f"payment_recorded:{receipt}"[:255],
+                    payload_of(payload),
+                    pending,
+                    0,
+                    stamp,
+                    stamp,
+                )
+            )
+            key = _account_key(row.account_number) if row.account_number else None
+            if check_accounts and not (key and accounts.get(key, _UNKNOWN)[1]):
                 unmatched = PaymentUnmatched(
-                    payment_id=str(values["id"]),
+                    payment_id=_dashed(payment_id),
                     receipt_number=receipt,
-                    account_reference=values["account_number"],
-                    amount=values["paid_in"],
+                    account_reference=_clip(row.account_number, 100),
+                    amount=row.amount,
                     source=PaymentSource.STATEMENT.value,
                 )
-                events.append(_outbox_row(unmatched, f"payment_unmatched:{receipt}", now))
-        if careful:
-            for event in events:
-                await insert_ignore(conn, event_outbox, event, ["dedupe_key"])
-        else:
-            await bulk_insert(conn, event_outbox, events)
-        # A gap whose receipt an STK request knows (e.g. settled by query, callback lost).
-        by_receipt = {v["transaction_reference"]: v for v in received}
-        for chunk in _chunks(list(by_receipt), 5000):
-            requests = (
-                await conn.execute(
-                    sa.select(stk_requests).where(stk_requests.c.receipt_number.in_(chunk))
+                events.append(
+                    plan.encode(_outbox_row(unmatched, f"payment_unmatched:{receipt}", now))
                 )
-            ).all()
-            for request in requests:
-                payment = (
-                    await conn.execute(
-                        sa.select(payment_items).where(
-                            payment_items.c.id == by_receipt[request.receipt_number]["id"]
-                        )
+        return events
+
+    async def _apply(
+        self, conn: AsyncConnection, planned: _BatchPlan, *, careful: bool
+    ) -> _BatchOutcome:
+        """Write a planned batch: confirm what was matched, store the gaps and their events."""
+        dialect = conn.dialect
+        outcome = _BatchOutcome(duplicates=planned.duplicates)
+        if planned.confirm:
+            # Only rows no statement confirmed yet: a repeat in the previous batch, or a
+            # concurrent upload of the same file, confirmed them first -> duplicates.
+            stamp = bulk_plan(payment_items, dialect, GAP_COLUMNS).convert["updated_at"](
+                planned.now
+            )
+            for chunk in _chunks(planned.confirm, 5000):
+                where, params = in_values(dialect, "id", chunk, start=3)
+                result = await conn.exec_driver_sql(
+                    # Identifiers and markers only; every value is a parameter.
+                    f"UPDATE {payment_items.name} SET confirmed_by_statement_at = "  # noqa: S608
+                    f"{placeholders(dialect, 1)}, updated_at = {placeholders(dialect, 1, 2)} "
+                    f"WHERE {where} AND confirmed_by_statement_at IS NULL",
+                    (stamp, stamp, *params),
+                )
+                outcome.matched += result.rowcount
+                outcome.duplicates += len(chunk) - result.rowcount
+        plan = bulk_plan(payment_items, dialect, GAP_COLUMNS)
+        events_plan = bulk_plan(event_outbox, dialect, EVENT_COLUMNS)
+        if careful:
+            stored = await insert_tuples_one_by_one(conn, plan, planned.encoded, _RECEIPT_KEY)
+            await insert_tuples_one_by_one(conn, events_plan, planned.events, ("dedupe_key",))
+        else:
+            stored = [True] * len(planned.encoded)
+            await insert_tuples(conn, plan, planned.encoded)
+            await insert_tuples(conn, events_plan, planned.events)
+        by_receipt: dict[str, str] = {}
+        for row, payment_id, ok in zip(planned.gaps, planned.gap_ids, stored, strict=True):
+            if not ok:
+                outcome.duplicates += 1
+                continue
+            outcome.gaps += 1
+            kind = row.kind
+            if kind is EntryKind.RECEIVED:
+                by_receipt[row.receipt[:50]] = payment_id
+                label = "payments"
+            else:
+                label = kind.value.lower()
+            outcome.gap_kinds[label] = outcome.gap_kinds.get(label, 0) + 1
+        # A gap whose receipt an STK request knows (e.g. settled by query, callback lost).
+        for receipt in await _known_to_stk(conn, list(by_receipt)):
+            request = (
+                await conn.execute(
+                    sa.select(stk_requests).where(stk_requests.c.receipt_number == receipt)
+                )
+            ).one()
+            payment = (
+                await conn.execute(
+                    sa.select(payment_items).where(
+                        payment_items.c.id == uuid.UUID(by_receipt[receipt])
                     )
-                ).one()
-                await self._linker.link(conn, payment, request, RECEIPT)
+                )
+            ).one()
+            await self._linker.link(conn, payment, request, RECEIPT)
+        return outcome
 
 
-def _recorded_event(
-    values: dict[str, Any], occurred: str, now: datetime, dedupe_key: str
+GAP_COLUMNS = (
+    "id",
+    "transaction_reference",
+    "entry_key",
+    "entry_kind",
+    "direction",
+    "source",
+    "completion_time",
+    "initiation_time",
+    "details",
+    "transaction_status",
+    "paid_in",
+    "withdrawn",
+    "balance",
+    "balance_confirmed",
+    "reason_type",
+    "reason_type_raw",
+    "other_party_info",
+    "linked_transaction_id",
+    "account_number",
+    "account_key",
+    "host_account_id",
+    "msisdn",
+    "first_name",
+    "business_short_code",
+    "mpesa_payment_report_upload_id",
+    "confirmed_by_statement_at",
+    "created_at",
+    "updated_at",
+)
+"""The payment columns a statement row fills (the rest stay NULL), in insert order."""
+
+EVENT_COLUMNS = (
+    "id",
+    "event_type",
+    "dedupe_key",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+_RECEIPT_KEY = ("transaction_reference", "entry_key")
+_UNKNOWN: tuple[str | None, bool] = (None, False)
+
+_Gap = tuple[StatementRow, str, str | None, tuple[Any, ...]]
+"""A row to store: the row, its new id (32 hex digits), its host account id, its driver tuple."""
+
+_account_key = functools.lru_cache(maxsize=8192)(account_key)
+
+
+def _gap_encoder(
+    plan: BulkPlan, upload_id: uuid.UUID, short_code: str | None, now: datetime
+) -> Callable[[StatementRow, str, str, str | None, str | None], tuple[Any, ...]]:
+    """Return a function turning a statement row into the driver tuple of ``GAP_COLUMNS``.
+
+    The hot path of a large import: no dict per row, each value converted once
+    by the plan's converter for its column (what SQLAlchemy's processors would
+    write; a test reads rows written this way back through the typed table).
+    """
+    convert = plan.convert
+    uuid_value = convert["id"]
+    when = convert["completion_time"]
+    money = convert["paid_in"]
+    flag = convert["balance_confirmed"]
+    enum_value = convert["entry_kind"]
+    kinds = {kind: enum_value(kind) for kind in EntryKind}
+    directions = {direction: enum_value(direction) for direction in Direction}
+    reasons = {reason: enum_value(reason) for reason in StatementReasonType}
+    source = enum_value(PaymentSource.STATEMENT)
+    upload = convert["mpesa_payment_report_upload_id"](upload_id)
+    stamp = when(now)
+
+    def encode(
+        row: StatementRow, payment_id: str, entry: str, key: str | None, host_account_id: str | None
+    ) -> tuple[Any, ...]:
+        return (
+            uuid_value(payment_id),
+            row.receipt[:50],
+            entry,
+            kinds[row.kind],
+            directions[row.direction],
+            source,
+            when(row.completion_time),
+            when(row.initiation_time),
+            row.details,
+            row.transaction_status[:50],
+            money(row.paid_in),
+            money(row.withdrawn),
+            money(row.balance),
+            flag(row.balance_confirmed),
+            reasons[row.reason_type],
+            # Clipped to the column sizes, empty text stored as NULL (inline: a hot path).
+            row.reason_type_raw[:100] or None,
+            (row.other_party_info or "")[:255] or None,
+            (row.linked_transaction_id or "")[:100] or None,
+            (row.account_number or "")[:100] or None,
+            (key or "")[:100] or None,
+            host_account_id,
+            (row.msisdn_masked or "")[:100] or None,
+            (row.party_name or "")[:100] or None,
+            short_code,
+            upload,
+            stamp,
+            stamp,
+            stamp,
+        )
+
+    return encode
+
+
+async def _recorded(
+    conn: AsyncConnection, receipts: Sequence[str]
+) -> dict[tuple[str, str], tuple[Any, str, Any]]:
+    """Return what is already recorded for ``receipts``, any source: one query per 5 000.
+
+    Keyed by (receipt, entry key): (the id as the driver gives it, source,
+    confirmed_by_statement_at). Driver-level, so no per-value result processing.
+    """
+    found: dict[tuple[str, str], tuple[Any, str, Any]] = {}
+    for chunk in _chunks(receipts, 5000):
+        where, params = in_values(conn.dialect, "transaction_reference", chunk)
+        result = await conn.exec_driver_sql(
+            # Identifiers and markers only; every value is a parameter.
+            "SELECT id, transaction_reference, entry_key, source, confirmed_by_statement_at "  # noqa: S608
+            f"FROM {payment_items.name} WHERE {where}",
+            params,
+        )
+        item: Any
+        for item in result:
+            found[(item[1], item[2])] = (item[0], item[3], item[4])
+    return found
+
+
+async def _known_to_stk(conn: AsyncConnection, receipts: Sequence[str]) -> list[str]:
+    """Return which of ``receipts`` an STK request carries (one query per 5 000)."""
+    known: list[str] = []
+    for chunk in _chunks(receipts, 5000):
+        where, params = in_values(conn.dialect, "receipt_number", chunk)
+        result = await conn.exec_driver_sql(
+            f"SELECT receipt_number FROM {stk_requests.name} WHERE {where}",  # noqa: S608
+            params,
+        )
+        known.extend(receipt for (receipt,) in result)
+    return known
+
+
+def _dashed(hex32: str) -> str:
+    """Return the usual text of a UUID given as 32 hex digits."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+def _recorded_payload(
+    *,
+    event_id: str,
+    payment_id: str,
+    receipt: str,
+    amount: Decimal | None,
+    account_reference: str | None,
+    host_account_id: str | None,
+    transaction_time: datetime,
+    occurred: str,
 ) -> dict[str, Any]:
-    """Return the outbox row of a gap's ``PaymentRecorded``, built without the event object.
+    """Return a gap's ``PaymentRecorded`` payload, built without the event object.
 
     It is the hot path of a large import; ``event_to_payload(PaymentRecorded(...))``
     gives the same payload (a test compares them).
     """
-    event_id = uuid.uuid4()
-    paid_in = values["paid_in"]
     return {
-        "id": event_id,
-        "event_type": PaymentRecorded.hook,
-        "dedupe_key": dedupe_key,
-        "payload": {
-            "event_id": str(event_id),
-            "occurred_at": occurred,
-            "payment_id": str(values["id"]),
-            "receipt_number": values["transaction_reference"],
-            "source": PaymentSource.STATEMENT.value,
-            "amount": None if paid_in is None else str(paid_in),
-            "account_reference": values["account_number"],
-            "host_account_id": values["host_account_id"],
-            "transaction_time": values["completion_time"].isoformat(),
-            "msisdn_hash": None,
-            "stk_push_request_id": None,
-            "payer_name": None,
-        },
-        "status": "PENDING",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
+        "event_id": event_id,
+        "occurred_at": occurred,
+        "payment_id": payment_id,
+        "receipt_number": receipt,
+        "source": PaymentSource.STATEMENT.value,
+        "amount": None if amount is None else str(amount),
+        "account_reference": account_reference,
+        "host_account_id": host_account_id,
+        "transaction_time": transaction_time.isoformat(),
+        "msisdn_hash": None,
+        "stk_push_request_id": None,
+        "payer_name": None,
     }
 
 
@@ -675,6 +862,27 @@ def _outbox_row(event: Any, dedupe_key: str, now: datetime) -> dict[str, Any]:
         "next_attempt_at": now,
         "created_at": now,
     }
+
+
+def _unique_rows(batch: list[Any], tally: _Tally) -> list[StatementRow]:
+    """Return the batch's rows, counting failures and repeats of a row within the batch.
+
+    A repeat of a row an earlier batch stored is caught by the look-up or the
+    unique key (it is a STATEMENT row by then), so memory stays flat however long the file.
+    """
+    parsed: list[StatementRow] = []
+    seen: set[tuple[str, str]] = set()
+    for result in batch:
+        if isinstance(result, RowFailure):
+            tally.fail(result.row_number, result.reason)
+            continue
+        identity = (result.receipt, result.entry_key)
+        if identity in seen:  # the same row twice in one file (overlapping exports)
+            tally.duplicates += 1
+            continue
+        seen.add(identity)
+        parsed.append(result)
+    return parsed
 
 
 def _take(rows: Iterator[Any], n: int) -> list[Any]:

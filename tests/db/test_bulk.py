@@ -1,4 +1,8 @@
-"""Rows written by the bulk path read back through the typed tables exactly as written."""
+"""Rows written by the bulk path read back through the typed tables exactly as written.
+
+The bulk path bypasses SQLAlchemy's processors (COPY on PostgreSQL, driver
+``executemany`` elsewhere), so these tests are what keeps its converters honest.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,22 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mpesa_daraja_kit.db.bulk import bulk_insert
+from mpesa_daraja_kit.db.bulk import (
+    bulk_insert,
+    bulk_plan,
+    insert_tuples,
+    insert_tuples_one_by_one,
+    new_uuid4_hex,
+)
 from mpesa_daraja_kit.db.models import event_outbox, payment_items
 from mpesa_daraja_kit.enums import Direction, EntryKind, PaymentSource, StatementReasonType
 from mpesa_daraja_kit.events import PaymentRecorded, event_from_payload
-from mpesa_daraja_kit.services.statements import _recorded_event
+from mpesa_daraja_kit.services.statements import EVENT_COLUMNS, _dashed, _recorded_payload
 
 EAT = timezone(timedelta(hours=3))
 
@@ -55,16 +67,80 @@ async def test_bulk_rows_read_back_through_the_typed_table(engine: AsyncEngine) 
         assert got.completion_time.tzinfo is not None
 
 
-async def test_fast_recorded_event_equals_the_event_objects_payload(engine: AsyncEngine) -> None:
+async def test_utc_and_other_offsets_are_stored_alike(engine: AsyncEngine) -> None:
+    utc_row = row(3)
+    utc_row["completion_time"] = utc_row["completion_time"].astimezone(UTC)  # type: ignore[attr-defined]
+    eat_row = row(5)
+    async with engine.begin() as conn:
+        await bulk_insert(conn, payment_items, [utc_row, eat_row])
+    async with engine.connect() as conn:
+        stored = {r.id: r.completion_time for r in (await conn.execute(sa.select(payment_items)))}
+    assert stored[utc_row["id"]] == utc_row["completion_time"]
+    assert stored[eat_row["id"]] == eat_row["completion_time"]
+
+
+async def test_a_repeated_key_fails_the_whole_bulk_insert_as_an_integrity_error(
+    engine: AsyncEngine,
+) -> None:
+    first, second = row(1), row(3)
+    async with engine.begin() as conn:
+        await bulk_insert(conn, payment_items, [first])
+    clash = dict(second, transaction_reference=first["transaction_reference"])
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await bulk_insert(conn, payment_items, [second | {"id": uuid.uuid4()}, clash])
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(payment_items)) == 1
+
+
+async def test_one_by_one_skips_rows_a_key_already_holds(engine: AsyncEngine) -> None:
+    first, second, third = row(1), row(3), row(5)
+    async with engine.begin() as conn:
+        await bulk_insert(conn, payment_items, [first])
+        plan = bulk_plan(payment_items, conn.dialect, tuple(first))
+        clash = dict(second, transaction_reference=first["transaction_reference"])
+        done = await insert_tuples_one_by_one(
+            conn,
+            plan,
+            [plan.encode(clash), plan.encode(third)],
+            ("transaction_reference", "entry_key"),
+        )
+    assert done == [False, True]
+    async with engine.connect() as conn:
+        ids = set((await conn.execute(sa.select(payment_items.c.id))).scalars())
+    assert ids == {first["id"], third["id"]}
+
+
+def test_new_uuid4_hex_gives_distinct_version_4_uuids() -> None:
+    ids = new_uuid4_hex(2000)
+    assert len(set(ids)) == 2000
+    for value in ids[:50]:
+        parsed = uuid.UUID(value)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert parsed.hex == value
+        assert str(parsed) == _dashed(value)
+
+
+async def test_fast_recorded_payload_equals_the_event_objects_payload(engine: AsyncEngine) -> None:
     values = row(1)
-    values["host_account_id"] = "policy-1"
     now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    outbox_row = _recorded_event(values, now.isoformat(), now, "payment_recorded:X")
-    event = event_from_payload("mpesa_payment_recorded", outbox_row["payload"])
+    event_id, payment_id = new_uuid4_hex(2)
+    payload = _recorded_payload(
+        event_id=_dashed(event_id),
+        payment_id=_dashed(payment_id),
+        receipt="TJ4C9R5W01",
+        amount=Decimal("249999.99"),
+        account_reference="pol0099881",
+        host_account_id="policy-1",
+        transaction_time=values["completion_time"],  # type: ignore[arg-type]
+        occurred=now.isoformat(),
+    )
+    event = event_from_payload("mpesa_payment_recorded", payload)
     assert event == PaymentRecorded(
-        event_id=outbox_row["payload"]["event_id"],
+        event_id=_dashed(event_id),
         occurred_at=now,
-        payment_id=str(values["id"]),
+        payment_id=_dashed(payment_id),
         receipt_number="TJ4C9R5W01",
         source="STATEMENT",
         amount=Decimal("249999.99"),
@@ -74,8 +150,26 @@ async def test_fast_recorded_event_equals_the_event_objects_payload(engine: Asyn
         msisdn_hash=None,
     )
     async with engine.begin() as conn:
-        await bulk_insert(conn, event_outbox, [outbox_row])
+        plan = bulk_plan(event_outbox, conn.dialect, EVENT_COLUMNS)
+        convert = plan.convert
+        await insert_tuples(
+            conn,
+            plan,
+            [
+                (
+                    event_id,
+                    "mpesa_payment_recorded",
+                    "payment_recorded:TJ4C9R5W01",
+                    convert["payload"](payload),
+                    convert["status"]("PENDING"),
+                    0,
+                    convert["next_attempt_at"](now),
+                    convert["created_at"](now),
+                )
+            ],
+        )
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.select(event_outbox))).one()
-    assert stored.payload == outbox_row["payload"]
-    assert stored.id == outbox_row["id"]
+    assert stored.payload == payload
+    assert stored.id == uuid.UUID(event_id)
+    assert stored.created_at == now

@@ -19,7 +19,12 @@ from mpesa_daraja_kit.errors import ErrorCode
 from mpesa_daraja_kit.events import Account
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.services.callbacks import IncomingCallback
-from mpesa_daraja_kit.statements import StatementError
+from mpesa_daraja_kit.statements import (
+    StatementError,
+    StatementPreamble,
+    StatementRow,
+    open_statement,
+)
 from tests.statements.generator import (
     Quirk,
     StatementSpec,
@@ -168,6 +173,64 @@ async def test_concurrent_uploads_of_one_file_store_each_row_once(kit: MpesaKit)
         check_invariant(report)
     assert a.gaps_filled + b.gaps_filled == spec.rows
     assert await count(kit) == spec.rows
+
+
+async def test_concurrent_uploads_match_each_ipn_record_once(kit: MpesaKit) -> None:
+    spec = StatementSpec(seed=16, rows=150)
+    known = list(c2b_confirmations(spec, share=0.5, seed=2))
+    await confirm(kit, known)
+    data = csv_bytes(spec)
+    a, b = await asyncio.gather(kit.statements.import_file(data), kit.statements.import_file(data))
+    for report in (a, b):
+        check_invariant(report)
+    # The database decides which upload confirms an IPN row; the other counts a duplicate.
+    assert a.matched_ipn_records + b.matched_ipn_records == len(known)
+    assert a.gaps_filled + b.gaps_filled == spec.rows - len(known)
+    assert a.duplicate_statement_records + b.duplicate_statement_records == spec.rows
+
+
+async def test_two_writers_planned_on_the_same_lookup_confirm_each_ipn_row_once(
+    kit: MpesaKit,
+) -> None:
+    # The race, made deterministic: both batches are looked up before either is written
+    # (two uploads at once on PostgreSQL or MariaDB). Only the first write confirms.
+    spec = StatementSpec(seed=18, rows=40)
+    known = list(c2b_confirmations(spec, share=1.0, seed=4))
+    await confirm(kit, known)
+    with open_statement(csv_bytes(spec)) as statement:
+        rows = [r for r in statement.rows() if isinstance(r, StatementRow)]
+    service = kit.statements
+    upload = (await service.import_file(csv_bytes(StatementSpec(seed=19, rows=1)))).id
+    preamble = StatementPreamble()
+    async with kit.engine.connect() as conn:
+        first = await service._plan_batch(conn, upload, rows, preamble, {})
+        second = await service._plan_batch(conn, upload, rows, preamble, {})
+    assert len(first.confirm) == len(second.confirm) == len(known)
+    async with kit.engine.begin() as conn:
+        one = await service._apply(conn, first, careful=False)
+    with pytest.raises(sa.exc.IntegrityError):  # its gaps were stored by the first
+        async with kit.engine.begin() as conn:
+            await service._apply(conn, second, careful=False)
+    async with kit.engine.begin() as conn:
+        two = await service._apply(conn, second, careful=True)
+    assert (one.matched, two.matched) == (len(known), 0)
+    assert two.duplicates == len(rows)
+    assert two.gaps == 0
+
+
+async def test_a_row_repeated_in_a_later_batch_is_a_duplicate(kit: MpesaKit) -> None:
+    spec = StatementSpec(seed=17, rows=120)
+    known = list(c2b_confirmations(spec, share=0.5, seed=3))
+    await confirm(kit, known)
+    lines = csv_bytes(spec).decode().splitlines(keepends=True)
+    header_at = next(i for i, line in enumerate(lines) if line.startswith("Receipt No."))
+    data_rows = lines[header_at + 1 :]
+    # The whole statement twice in one file: every repeat lands in a later batch.
+    report = await kit.statements.import_file("".join(lines + data_rows).encode())
+    check_invariant(report)
+    assert report.matched_ipn_records == len(known)
+    assert report.gaps_filled == spec.rows - len(known)
+    assert report.duplicate_statement_records == spec.rows
 
 
 async def test_broken_rows_are_reported_and_never_stop_the_rest(kit: MpesaKit) -> None:
