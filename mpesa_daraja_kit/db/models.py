@@ -177,12 +177,11 @@ class PaymentReportItem(Base):
 
     __tablename__ = "mpesa_payment_report_items"
     __table_args__ = (
+        # The unique key also serves every look-up by receipt (its leading column);
+        # migration 0002 dropped the indexes that repeated it, and one on `source`.
         sa.UniqueConstraint(
             "transaction_reference", "entry_key", name="uq_mpesa_payment_items_receipt_entry"
         ),
-        sa.Index("idx_transaction_reference", "transaction_reference"),
-        sa.Index("idx_transaction_reference_source", "transaction_reference", "source"),
-        sa.Index("idx_source", "source"),
         sa.Index("idx_account_number", "account_number"),
         sa.Index("idx_account_key", "account_key"),
         sa.Index("idx_msisdn_hash", "msisdn_hash"),
