@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ __all__ = [
     "in_values",
     "insert_tuples",
     "insert_tuples_one_by_one",
+    "max_in_values",
     "new_uuid4_hex",
     "placeholders",
 ]
@@ -199,6 +201,17 @@ def in_values(
     if dialect.name == "postgresql" and dialect.paramstyle == "numeric_dollar":
         return f"{column} = ANY(${start})", (list(values),)
     return f"{column} IN ({placeholders(dialect, len(values), start)})", tuple(values)
+
+
+def max_in_values(dialect: Dialect) -> int:
+    """Return how many values one :func:`in_values` list may hold on ``dialect``.
+
+    PostgreSQL takes one array parameter of any length; SQLite allows 32 766
+    parameters from 3.32 on (999 before); MariaDB's drivers inline the values.
+    """
+    if dialect.name == "sqlite":
+        return 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
+    return 50_000
 
 
 def bulk_plan(table: sa.Table, dialect: Dialect, names: Sequence[str]) -> BulkPlan:
