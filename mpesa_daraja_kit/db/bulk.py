@@ -194,22 +194,33 @@ def in_values(
 ) -> tuple[str, tuple[Any, ...]]:
     """Return ``column IN (…)`` for a driver-level statement, and its parameters.
 
-    PostgreSQL gets ``column = ANY($n)`` with one array parameter: one statement
-    text whatever the count, so asyncpg's prepared-statement cache keeps working.
+    One parameter where the database can take a list in one: PostgreSQL gets
+    ``column = ANY($n)`` (an array), SQLite ``column IN (SELECT value FROM
+    json_each(?))`` (a JSON array). One statement text whatever the count: the
+    drivers cache prepared statements by text, and SQLite's cache of 128 with
+    thousands of markers each grew an import of a million rows by 200 MB.
     ``start`` is the number of the first marker (for numbered parameter styles).
     """
     if dialect.name == "postgresql" and dialect.paramstyle == "numeric_dollar":
         return f"{column} = ANY(${start})", (list(values),)
+    if dialect.name == "sqlite" and SQLITE_JSON:
+        sql = f"{column} IN (SELECT value FROM json_each(?))"  # noqa: S608 - a column name
+        return sql, (json.dumps(list(values)),)
     return f"{column} IN ({placeholders(dialect, len(values), start)})", tuple(values)
+
+
+SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
+"""SQLite has its JSON functions built in from 3.38 (earlier builds may lack them)."""
 
 
 def max_in_values(dialect: Dialect) -> int:
     """Return how many values one :func:`in_values` list may hold on ``dialect``.
 
-    PostgreSQL takes one array parameter of any length; SQLite allows 32 766
-    parameters from 3.32 on (999 before); MariaDB's drivers inline the values.
+    PostgreSQL and SQLite (3.38 on) take one array parameter of any length;
+    older SQLite allows 32 766 parameters from 3.32 on (999 before); MariaDB's
+    drivers inline the values.
     """
-    if dialect.name == "sqlite":
+    if dialect.name == "sqlite" and not SQLITE_JSON:
         return 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
     return 50_000
 
