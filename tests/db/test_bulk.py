@@ -6,6 +6,7 @@ The bulk path bypasses SQLAlchemy's processors (COPY on PostgreSQL, driver
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -24,8 +25,8 @@ from mpesa_daraja_kit.db.bulk import (
 )
 from mpesa_daraja_kit.db.models import event_outbox, payment_items
 from mpesa_daraja_kit.enums import Direction, EntryKind, PaymentSource, StatementReasonType
-from mpesa_daraja_kit.events import PaymentRecorded, event_from_payload
-from mpesa_daraja_kit.services.statements import EVENT_COLUMNS, _dashed, _recorded_payload
+from mpesa_daraja_kit.events import PaymentRecorded, event_from_payload, event_to_payload
+from mpesa_daraja_kit.services.statements import EVENT_COLUMNS, _dashed, _recorded_payload_json
 
 EAT = timezone(timedelta(hours=3))
 
@@ -122,33 +123,44 @@ def test_new_uuid4_hex_gives_distinct_version_4_uuids() -> None:
         assert str(parsed) == _dashed(value)
 
 
-async def test_fast_recorded_payload_equals_the_event_objects_payload(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize(
+    ("account", "host", "amount"),
+    [
+        ("pol0099881", "policy-1", Decimal("249999.99")),
+        ('PO"L\\1 \u00e9\u6f22\n', None, Decimal("1.00")),
+        (None, "h\u00e9", None),
+    ],
+)
+async def test_fast_recorded_payload_is_the_event_objects_payload(
+    engine: AsyncEngine, account: str | None, host: str | None, amount: Decimal | None
+) -> None:
     values = row(1)
     now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
     event_id, payment_id = new_uuid4_hex(2)
-    payload = _recorded_payload(
+    text = _recorded_payload_json(
         event_id=_dashed(event_id),
         payment_id=_dashed(payment_id),
         receipt="TJ4C9R5W01",
-        amount=Decimal("249999.99"),
-        account_reference="pol0099881",
-        host_account_id="policy-1",
+        amount=amount,
+        account_reference=account,
+        host_account_id=host,
         transaction_time=values["completion_time"],  # type: ignore[arg-type]
-        occurred=now.isoformat(),
+        occurred=json.dumps(now.isoformat()),
     )
-    event = event_from_payload("mpesa_payment_recorded", payload)
-    assert event == PaymentRecorded(
+    event = PaymentRecorded(
         event_id=_dashed(event_id),
         occurred_at=now,
         payment_id=_dashed(payment_id),
         receipt_number="TJ4C9R5W01",
         source="STATEMENT",
-        amount=Decimal("249999.99"),
-        account_reference="pol0099881",
-        host_account_id="policy-1",
+        amount=amount,  # type: ignore[arg-type]
+        account_reference=account,  # type: ignore[arg-type]
+        host_account_id=host,
         transaction_time=values["completion_time"],  # type: ignore[arg-type]
         msisdn_hash=None,
     )
+    assert text == json.dumps(event_to_payload(event))
+    assert event_from_payload("mpesa_payment_recorded", json.loads(text)) == event
     async with engine.begin() as conn:
         plan = bulk_plan(event_outbox, conn.dialect, EVENT_COLUMNS)
         convert = plan.convert
@@ -160,7 +172,7 @@ async def test_fast_recorded_payload_equals_the_event_objects_payload(engine: As
                     event_id,
                     "mpesa_payment_recorded",
                     "payment_recorded:TJ4C9R5W01",
-                    convert["payload"](payload),
+                    text,
                     convert["status"]("PENDING"),
                     0,
                     convert["next_attempt_at"](now),
@@ -170,6 +182,6 @@ async def test_fast_recorded_payload_equals_the_event_objects_payload(engine: As
         )
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.select(event_outbox))).one()
-    assert stored.payload == payload
+    assert stored.payload == json.loads(text)
     assert stored.id == uuid.UUID(event_id)
     assert stored.created_at == now
