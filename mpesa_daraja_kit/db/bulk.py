@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 Converter = Callable[[Any], Any]
-_CACHE: dict[tuple[str, str, tuple[str, ...]], BulkPlan] = {}
+_CACHE: dict[tuple[str, str, str, tuple[str, ...]], BulkPlan] = {}
 
 _V4_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _V4_BITS = (0x4000 << 64) | (0x8000 << 48)
@@ -227,21 +227,22 @@ def max_in_values(dialect: Dialect) -> int:
 
 def bulk_plan(table: sa.Table, dialect: Dialect, names: Sequence[str]) -> BulkPlan:
     """Return the (cached) plan for inserting ``names`` of ``table`` on ``dialect``."""
-    key = (table.name, dialect.name, tuple(names))
+    # The parameter style too: two drivers of one database may mark parameters differently.
+    key = (table.name, dialect.name, dialect.paramstyle, tuple(names))
     plan = _CACHE.get(key)
     if plan is None:
-        columns = [table.c[name] for name in key[2]]
+        columns = [table.c[name] for name in key[3]]
         # Executed with plain tuples in the driver's own parameter style:
         # no per-row parameter processing at all on the way to the driver.
         quote = dialect.identifier_preparer.quote
         sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in key[2])}) "  # noqa: S608
-            f"VALUES ({placeholders(dialect, len(key[2]))})"
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in key[3])}) "  # noqa: S608
+            f"VALUES ({placeholders(dialect, len(key[3]))})"
         )
         plan = BulkPlan(
             table=table.name,
             dialect=dialect.name,
-            names=key[2],
+            names=key[3],
             convert={c.name: _converter(c, dialect.name) for c in columns},
             sql=sql,
         )

@@ -22,8 +22,9 @@ meets a row stored meanwhile is redone row by row; a batch that hits another
 database error is retried once, then its rows are reported failed and the
 upload is marked PARTIAL.
 
-Files are read in a worker thread, a batch at a time, so a large upload never
-blocks the event loop that answers Safaricom's callbacks.
+Files are read a batch at a time, never all at once, and never blocking the
+event loop that answers Safaricom's callbacks: in a worker thread, or (on a
+database server, while it writes the previous batch) in the loop a slice at a time.
 """
 
 from __future__ import annotations
@@ -263,7 +264,6 @@ class StatementService:
         self._linker = linker
         self._clock = clock
         self.batch_size = batch_size
-        self._accounts: dict[str, tuple[str | None, bool]] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -336,7 +336,7 @@ class StatementService:
             )
         tally = _Tally()
         rows = reader.rows()
-        self._accounts = {}
+        accounts_seen: dict[str, tuple[str | None, bool]] = {}  # this import's own
         t0 = time.perf_counter()
         # The first batch is read in a worker thread (so the event loop keeps answering
         # callbacks). On a database server, each next batch is read while the server
@@ -350,13 +350,13 @@ class StatementService:
         partial = False
         ahead: asyncio.Future[list[Any]] | None = None
         try:
-            batch = await asyncio.to_thread(_take, rows, self.batch_size)
+            batch = await _take_in_thread(rows, self.batch_size)
             while batch:
                 parsed = _unique_rows(batch, tally)
                 if read_ahead:
                     ahead = asyncio.ensure_future(_take_in_slices(rows, self.batch_size))
                 if parsed:
-                    accounts = await self._lookup_accounts(parsed)
+                    accounts = await self._lookup_accounts(parsed, accounts_seen)
                     if not await self._import_batch(upload_id, parsed, accounts, preamble, tally):
                         partial = True
                 if progress is not None:
@@ -364,15 +364,28 @@ class StatementService:
                 if ahead is not None:
                     batch, ahead = await ahead, None
                 else:
-                    batch = await asyncio.to_thread(_take, rows, self.batch_size)
-        except Exception as exc:
-            # Whatever broke (a reader error, a bug), the upload must not stay PROCESSING:
-            # what was stored so far is counted, and the reason kept.
-            log.exception("statement import stopped", extra={"upload_id": str(upload_id)})
-            async with self._engine.begin() as conn:
-                await self._finish(
-                    conn, upload_id, tally, UploadStatus.FAILED, self._clock(), type(exc).__name__
-                )
+                    batch = await _take_in_thread(rows, self.batch_size)
+        except (Exception, asyncio.CancelledError) as exc:
+            # Whatever broke (a reader error, a bug, a shutdown), the upload must not stay
+            # PROCESSING: what was stored so far is counted, and the reason kept.
+            if isinstance(exc, asyncio.CancelledError):
+                log.warning("statement import cancelled", extra={"upload_id": str(upload_id)})
+            else:
+                log.exception("statement import stopped", extra={"upload_id": str(upload_id)})
+            try:
+                async with self._engine.begin() as conn:
+                    await self._finish(
+                        conn,
+                        upload_id,
+                        tally,
+                        UploadStatus.FAILED,
+                        self._clock(),
+                        type(exc).__name__,
+                    )
+            except Exception:
+                if not isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.exception("a cancelled statement import could not be marked FAILED")
             raise
         finally:
             if ahead is not None:
@@ -485,28 +498,26 @@ class StatementService:
         return False
 
     async def _lookup_accounts(
-        self, rows: Sequence[StatementRow]
+        self, rows: Sequence[StatementRow], seen: dict[str, tuple[str | None, bool]]
     ) -> dict[str, tuple[str | None, bool]]:
-        """Ask the host about each new account reference once per import."""
+        """Ask the host about each new account reference once per import (``seen``: its answers)."""
         if not has_host_implementation(self._pm, "mpesa_lookup_account"):
             return {}
-        if len(self._accounts) >= MAX_CACHED_ACCOUNTS:
-            self._accounts.clear()  # between batches, never while one is being built
+        if len(seen) >= MAX_CACHED_ACCOUNTS:
+            seen.clear()  # between batches, never while one is being built
         for row in rows:
             if row.kind is not EntryKind.RECEIVED or not row.account_number:
                 continue
             key = account_key(row.account_number)
-            if key and key not in self._accounts:
+            if key and key not in seen:
                 try:
                     account = await lookup_account(self._pm, row.account_number)
                 except Exception:
                     # Hooks never decide whether a payment is stored (DESIGN.md §5.6).
                     log.exception("mpesa_lookup_account failed; the payment is stored untagged")
                     account = None
-                self._accounts[key] = (
-                    (account.account_id, True) if account is not None else (None, False)
-                )
-        return self._accounts
+                seen[key] = (account.account_id, True) if account is not None else (None, False)
+        return seen
 
     async def _write_batch(
         self,
@@ -565,8 +576,14 @@ class StatementService:
         planned.events = self._events(conn.dialect, planned)
         return planned
 
-    def _events(self, dialect: Dialect, planned: _BatchPlan) -> list[tuple[Any, ...]]:
-        """Return the outbox rows of a batch's new payments (``PaymentRecorded``, ``Unmatched``)."""
+    def _events(
+        self, dialect: Dialect, planned: _BatchPlan, stored: Sequence[bool] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Return the outbox rows of a batch's new payments (``PaymentRecorded``, ``Unmatched``).
+
+        ``stored``: which gaps were inserted (all when None); a gap the key skipped
+        was recorded by someone else, whose events are theirs.
+        """
         accounts, now = planned.accounts, planned.now
         check_accounts = bool(accounts)
         plan = bulk_plan(event_outbox, dialect, EVENT_COLUMNS)
@@ -576,12 +593,13 @@ class StatementService:
         recorded = PaymentRecorded.hook
         occurred = _quote(now.isoformat())
         events: list[tuple[Any, ...]] = []
+        kept = stored if stored is not None else itertools.repeat(True)
         received = [
             (row, payment_id, host)
-            for row, payment_id, host in zip(
-                planned.gaps, planned.gap_ids, planned.gap_hosts, strict=True
+            for row, payment_id, host, ok in zip(
+                planned.gaps, planned.gap_ids, planned.gap_hosts, kept, strict=stored is not None
             )
-            if row.kind is EntryKind.RECEIVED
+            if ok and row.kind is EntryKind.RECEIVED
         ]
         for (row, payment_id, host_account_id), event_id in zip(
             received, new_uuid4_hex(len(received)), strict=True
@@ -652,7 +670,8 @@ class StatementService:
         events_plan = bulk_plan(event_outbox, dialect, EVENT_COLUMNS)
         if careful:
             stored = await insert_tuples_one_by_one(conn, plan, planned.encoded, _RECEIPT_KEY)
-            await insert_tuples_one_by_one(conn, events_plan, planned.events, ("dedupe_key",))
+            events = self._events(dialect, planned, stored)
+            await insert_tuples_one_by_one(conn, events_plan, events, ("dedupe_key",))
         else:
             stored = [True] * len(planned.encoded)
             await insert_tuples(conn, plan, planned.encoded)
@@ -914,6 +933,20 @@ def _unique_rows(batch: list[Any], tally: _Tally) -> list[StatementRow]:
         seen.add(identity)
         parsed.append(result)
     return parsed
+
+
+async def _take_in_thread(rows: Iterator[Any], n: int) -> list[Any]:
+    """Return the next ``n`` rows, read in a worker thread.
+
+    If the caller is cancelled, the thread still holds the generator: wait for it
+    to finish its batch, so nobody closes the generator (or its file) under it.
+    """
+    reading = asyncio.ensure_future(asyncio.to_thread(_take, rows, n))
+    try:
+        return await asyncio.shield(reading)
+    except asyncio.CancelledError:
+        await asyncio.wait([reading])
+        raise
 
 
 READ_SLICE = 100

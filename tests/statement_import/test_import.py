@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,12 +15,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mpesa_daraja_kit.db.models import payment_items, payment_uploads
+from mpesa_daraja_kit.db.models import event_outbox, payment_items, payment_uploads
 from mpesa_daraja_kit.enums import CallbackKind, EntryKind, PaymentSource, UploadStatus
 from mpesa_daraja_kit.errors import ErrorCode
 from mpesa_daraja_kit.events import Account
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.services.callbacks import IncomingCallback
+from mpesa_daraja_kit.services.statements import _take_in_thread
 from mpesa_daraja_kit.statements import (
     StatementError,
     StatementPreamble,
@@ -216,6 +219,93 @@ async def test_two_writers_planned_on_the_same_lookup_confirm_each_ipn_row_once(
     assert (one.matched, two.matched) == (len(known), 0)
     assert two.duplicates == len(rows)
     assert two.gaps == 0
+
+
+async def test_the_careful_path_queues_events_only_for_payments_it_stored(kit: MpesaKit) -> None:
+    # Another writer (say an STK callback, which queues no "unmatched" event) stores a
+    # receipt between the batch's look-up and its write: the careful redo skips that
+    # payment, and its events too.
+    spec = StatementSpec(seed=20, rows=40)
+    first, *_ = c2b_confirmations(spec, share=1.0, seed=5)
+    with open_statement(csv_bytes(spec)) as statement:
+        rows = [r for r in statement.rows() if isinstance(r, StatementRow)]
+    service = kit.statements
+    upload = (await service.import_file(csv_bytes(StatementSpec(seed=21, rows=1)))).id
+    unknown = {
+        key: (None, False) for key in {r.account_number.upper() for r in rows if r.account_number}
+    }
+    async with kit.engine.connect() as conn:
+        planned = await service._plan_batch(conn, upload, rows, StatementPreamble(), unknown)
+    racing = first["TransID"]
+    ours = {row.receipt: pid for row, pid in zip(planned.gaps, planned.gap_ids, strict=True)}
+    skipped = str(uuid.UUID(ours[racing]))  # the payment the careful redo will not store
+    async with kit.engine.begin() as conn:
+        await conn.execute(
+            sa.insert(payment_items).values(
+                id=uuid.uuid4(),
+                transaction_reference=racing,
+                source=PaymentSource.STK_CALLBACK,
+                completion_time=planned.now,
+            )
+        )
+    async with kit.engine.begin() as conn:
+        outcome = await service._apply(conn, planned, careful=True)
+    assert outcome.duplicates == 1
+    async with kit.engine.connect() as conn:
+        events = (await conn.execute(sa.select(event_outbox))).all()
+    assert [e.dedupe_key for e in events if e.payload.get("payment_id") == skipped] == []
+    assert f"payment_unmatched:{racing}" not in {e.dedupe_key for e in events}
+    keys = {e.dedupe_key for e in events}
+    others = {row.receipt for row in planned.gaps if row.kind is EntryKind.RECEIVED} - {racing}
+    assert {f"payment_recorded:{r}" for r in others} <= keys
+    assert {f"payment_unmatched:{r}" for r in others} <= keys
+
+
+async def test_a_cancelled_import_is_marked_failed_and_its_file_left_cleanly(
+    kit: MpesaKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = asyncio.Event()
+    real = kit.statements._import_batch
+
+    async def slow(*args: object, **kwargs: object) -> object:
+        started.set()
+        await asyncio.sleep(0.05)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kit.statements, "_import_batch", slow)
+    task = asyncio.create_task(
+        kit.statements.import_file(csv_bytes(StatementSpec(seed=22, rows=600)))
+    )
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with kit.engine.connect() as conn:
+        (status, error) = (
+            await conn.execute(sa.select(payment_uploads.c.status, payment_uploads.c.error))
+        ).one()
+    assert status is UploadStatus.FAILED
+    assert "CancelledError" in error
+
+
+async def test_cancelling_a_read_in_a_thread_waits_for_the_thread() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def source() -> Iterator[int]:
+        entered.set()
+        release.wait(5)
+        yield from range(3)
+
+    rows = source()
+    task = asyncio.create_task(_take_in_thread(rows, 10))
+    await asyncio.to_thread(entered.wait, 5)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the thread still holds the generator
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    rows.close()  # not "generator already executing"
 
 
 async def test_a_row_repeated_in_a_later_batch_is_a_duplicate(kit: MpesaKit) -> None:
