@@ -213,7 +213,6 @@ class _BatchPlan:
     values, which it stops tracking.
     """
 
-    rows: list[StatementRow]
     accounts: dict[str, tuple[str | None, bool]]
     now: datetime
     duplicates: int = 0
@@ -547,7 +546,7 @@ class StatementService:
         existing = await _recorded(conn, list({row.receipt for row in rows}))
         plan = bulk_plan(payment_items, conn.dialect, GAP_COLUMNS)
         encode = _gap_encoder(plan, upload_id, short_code, now)
-        planned = _BatchPlan(rows, accounts, now=now)
+        planned = _BatchPlan(accounts, now=now)
         confirm, gaps, gap_ids, hosts, encoded = (
             planned.confirm,
             planned.gaps,
@@ -752,9 +751,6 @@ EVENT_COLUMNS = (
 
 _RECEIPT_KEY = ("transaction_reference", "entry_key")
 _UNKNOWN: tuple[str | None, bool] = (None, False)
-
-_Gap = tuple[StatementRow, str, str | None, tuple[Any, ...]]
-"""A row to store: the row, its new id (32 hex digits), its host account id, its driver tuple."""
 
 _account_key = functools.lru_cache(maxsize=8192)(account_key)
 

@@ -81,6 +81,15 @@ async def count(kit: MpesaKit, *where: object) -> int:
         return int(await conn.scalar(stmt) or 0)
 
 
+async def upload_status(kit: MpesaKit) -> tuple[UploadStatus, str | None]:
+    """Return the status and error of the only upload."""
+    async with kit.engine.connect() as conn:
+        row = (
+            await conn.execute(sa.select(payment_uploads.c.status, payment_uploads.c.error))
+        ).one()
+    return row.status, row.error
+
+
 def check_invariant(report: object) -> None:
     r = report
     assert r.total_statement_items == (  # type: ignore[attr-defined]
@@ -280,10 +289,7 @@ async def test_a_cancelled_import_is_marked_failed_and_its_file_left_cleanly(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    async with kit.engine.connect() as conn:
-        (status, error) = (
-            await conn.execute(sa.select(payment_uploads.c.status, payment_uploads.c.error))
-        ).one()
+    status, error = await upload_status(kit)
     assert status is UploadStatus.FAILED
     assert "CancelledError" in error
 
@@ -492,9 +498,6 @@ async def test_an_import_that_breaks_is_marked_failed_not_left_processing(
     monkeypatch.setattr(kit.statements, "_import_batch", broken)
     with pytest.raises(RuntimeError):
         await kit.statements.import_file(csv_bytes(StatementSpec(seed=12, rows=60)))
-    async with kit.engine.connect() as conn:
-        (status, error) = (
-            await conn.execute(sa.select(payment_uploads.c.status, payment_uploads.c.error))
-        ).one()
+    status, error = await upload_status(kit)
     assert status is UploadStatus.FAILED
     assert "RuntimeError" in error
