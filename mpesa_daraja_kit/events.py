@@ -16,8 +16,6 @@ from typing import Any, ClassVar
 
 import attrs
 
-from mpesa_daraja_kit.clock import utc_now
-
 __all__ = [
     "EVENT_TYPES",
     "Account",
@@ -77,7 +75,7 @@ class Event:
 
     hook: ClassVar[str] = ""
     event_id: str = attrs.field(factory=_new_id)
-    occurred_at: datetime = attrs.field(factory=utc_now)
+    occurred_at: datetime
 
 
 @attrs.frozen(kw_only=True)

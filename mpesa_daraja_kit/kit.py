@@ -107,7 +107,7 @@ class MpesaKit:
         )
         self.events = EventOutbox(self.engine, self.pm, clock=clock, deliver_inline=deliver_events)
         spool = (
-            CallbackSpool(self.settings.spool_dir or default_spool_dir())
+            CallbackSpool(self.settings.spool_dir or default_spool_dir(), clock=clock)
             if self.settings.spool_enabled
             else None
         )

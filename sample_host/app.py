@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
+from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.simulator import Simulator, SimulatorConfig
@@ -81,6 +82,7 @@ class SampleHost:
         environ: the environment to read ``MPESA_*`` from (default ``os.environ``).
         settings: the kit's settings, instead of reading them from ``environ``.
         on_ready: called with a start-up summary once everything is ready.
+        clock: the one clock for the kit and the insurer's own records (aware UTC now).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class SampleHost:
         environ: dict[str, str] | None = None,
         settings: Settings | None = None,
         on_ready: Callable[[SampleHost], None] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
@@ -100,14 +103,14 @@ class SampleHost:
             in_process = False
         self.settings = settings
         self.engine = make_engine(config.database_url)
-        self.insurer = Insurer(self.engine)
+        self.insurer = Insurer(self.engine, clock)
         self.plugin = InsurerPlugin(self.insurer, config.api_key)
         self.simulator: Simulator | None = (
             Simulator(settings, config=SimulatorConfig(callback_delay=config.simulator_delay))
             if in_process
             else None
         )
-        self.kit = MpesaKit(settings, engine=self.engine, plugins=[self.plugin])
+        self.kit = MpesaKit(settings, engine=self.engine, plugins=[self.plugin], clock=clock)
         self.on_ready = on_ready
         self.app = Starlette(
             routes=self._routes(),

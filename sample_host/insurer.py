@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mpesa_daraja_kit.clock import Clock, utc_now
 from sample_host.tables import customers, handled_events, metadata, policies, premiums
 
 __all__ = ["SEED", "Insurer", "Policy", "Premium"]
@@ -89,14 +89,10 @@ class Premium:
         }
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Insurer:
     """The host's own data access (its tables only; the kit's are the kit's)."""
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
 

@@ -24,7 +24,6 @@ from typing import Any, ClassVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from mpesa_daraja_kit.clock import utc_now
 from mpesa_daraja_kit.db.types import JSONDocument, Money, RawBytes, UTCDateTime, enum_column_type
 from mpesa_daraja_kit.enums import (
     CallbackKind,
@@ -82,12 +81,14 @@ class Base(DeclarativeBase):
     }
 
 
+# No Python-side default: every timestamp comes from the kit's injected clock, written
+# explicitly by the service that inserts or updates the row (one clock, never two).
 def _created() -> Mapped[datetime]:
-    return mapped_column(UTCDateTime(), default=utc_now, nullable=False)
+    return mapped_column(UTCDateTime(), nullable=False)
 
 
 def _updated() -> Mapped[datetime]:
-    return mapped_column(UTCDateTime(), default=utc_now, onupdate=utc_now, nullable=False)
+    return mapped_column(UTCDateTime(), nullable=False)
 
 
 _BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

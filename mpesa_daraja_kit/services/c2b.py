@@ -426,6 +426,7 @@ class C2BService:
         await self._outbox.add(
             conn,
             PaymentRecorded(
+                occurred_at=self._clock(),
                 payment_id=str(payment.id),
                 receipt_number=receipt,
                 source=PaymentSource.IPN.value,
@@ -443,6 +444,7 @@ class C2BService:
             await self._outbox.add(
                 conn,
                 PaymentUnmatched(
+                    occurred_at=self._clock(),
                     payment_id=str(payment.id),
                     receipt_number=receipt,
                     account_reference=reference,

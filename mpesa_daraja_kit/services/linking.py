@@ -113,19 +113,20 @@ class Linker:
     async def link(self, conn: AsyncConnection, payment: Any, request: Any, method: str) -> bool:
         """Link ``payment`` and ``request``; fire ``mpesa_payment_linked`` when the link is new."""
         receipt = payment.transaction_reference
+        now = self._clock()
         if method == RECEIPT:
             # A receipt is proof: undo heuristic guesses that contradict it.
             await conn.execute(
                 sa.update(ITEMS)
                 .where(ITEMS.c.mpesa_stk_push_request_id == request.id, ITEMS.c.id != payment.id)
-                .values(mpesa_stk_push_request_id=None, link_method=None)
+                .values(mpesa_stk_push_request_id=None, link_method=None, updated_at=now)
             )
             previous = payment.mpesa_stk_push_request_id
             if previous is not None and previous != request.id:
                 await conn.execute(
                     sa.update(REQUESTS)
                     .where(REQUESTS.c.id == previous)
-                    .values(linked_transaction_id=None)
+                    .values(linked_transaction_id=None, updated_at=now)
                 )
             result = await conn.execute(
                 sa.update(ITEMS)
@@ -136,42 +137,45 @@ class Linker:
                         ITEMS.c.mpesa_stk_push_request_id != request.id,
                     ),
                 )
-                .values(mpesa_stk_push_request_id=request.id, link_method=RECEIPT)
+                .values(mpesa_stk_push_request_id=request.id, link_method=RECEIPT, updated_at=now)
             )
             await conn.execute(
                 sa.update(REQUESTS)
                 .where(REQUESTS.c.id == request.id)
-                .values(linked_transaction_id=receipt)
+                .values(linked_transaction_id=receipt, updated_at=now)
             )
             if result.rowcount != 1:
                 # Already linked to this request (maybe by the heuristic): now proven.
                 await conn.execute(
-                    sa.update(ITEMS).where(ITEMS.c.id == payment.id).values(link_method=RECEIPT)
+                    sa.update(ITEMS)
+                    .where(ITEMS.c.id == payment.id)
+                    .values(link_method=RECEIPT, updated_at=now)
                 )
                 return False
         else:
             claimed = await conn.execute(
                 sa.update(REQUESTS)
                 .where(REQUESTS.c.id == request.id, REQUESTS.c.linked_transaction_id.is_(None))
-                .values(linked_transaction_id=receipt)
+                .values(linked_transaction_id=receipt, updated_at=now)
             )
             if claimed.rowcount != 1:
                 return False
             result = await conn.execute(
                 sa.update(ITEMS)
                 .where(ITEMS.c.id == payment.id, ITEMS.c.mpesa_stk_push_request_id.is_(None))
-                .values(mpesa_stk_push_request_id=request.id, link_method=HEURISTIC)
+                .values(mpesa_stk_push_request_id=request.id, link_method=HEURISTIC, updated_at=now)
             )
             if result.rowcount != 1:
                 await conn.execute(
                     sa.update(REQUESTS)
                     .where(REQUESTS.c.id == request.id)
-                    .values(linked_transaction_id=None)
+                    .values(linked_transaction_id=None, updated_at=now)
                 )
                 return False
         await self._outbox.add(
             conn,
             PaymentLinked(
+                occurred_at=self._clock(),
                 payment_id=str(payment.id),
                 stk_push_request_id=str(request.id),
                 receipt_number=receipt,
@@ -207,6 +211,7 @@ class Linker:
             await self._outbox.add(
                 conn,
                 StkPushUpdated(
+                    occurred_at=self._clock(),
                     stk_push_request_id=str(request.id),
                     status=StkPushStatus.COMPLETED.value,
                     previous_status=StkPushStatus.EXPIRED.value,

@@ -87,7 +87,7 @@ class EventOutbox:
                 "payload": event_to_payload(event),
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
-                "next_attempt_at": event.occurred_at,
+                "next_attempt_at": self._clock(),
                 "created_at": self._clock(),
             },
             ["dedupe_key"],

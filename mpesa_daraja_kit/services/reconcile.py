@@ -160,7 +160,7 @@ class Reconciler:
                     await conn.execute(
                         sa.update(REQUESTS)
                         .where(REQUESTS.c.id.in_([r.id for r in rows]))
-                        .values(next_reconcile_at=leased_until)
+                        .values(next_reconcile_at=leased_until, updated_at=now)
                     )
                 return list(rows)
             claimed = []
@@ -169,7 +169,7 @@ class Reconciler:
                 result = await conn.execute(
                     sa.update(REQUESTS)
                     .where(REQUESTS.c.id == row.id, due)
-                    .values(next_reconcile_at=leased_until)
+                    .values(next_reconcile_at=leased_until, updated_at=now)
                 )
                 if result.rowcount == 1:
                     claimed.append(row)
@@ -180,10 +180,11 @@ class Reconciler:
         await self._schedule(rows, self._clock() + timedelta(seconds=wait), attempted=False)
 
     async def _schedule(self, rows: list[Any], when: datetime, *, attempted: bool) -> None:
-        values: dict[str, Any] = {"next_reconcile_at": when}
+        now = self._clock()
+        values: dict[str, Any] = {"next_reconcile_at": when, "updated_at": now}
         if attempted:
             values["reconcile_attempts"] = REQUESTS.c.reconcile_attempts + 1
-            values["last_reconciled_at"] = self._clock()
+            values["last_reconciled_at"] = now
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.update(REQUESTS)
@@ -368,13 +369,14 @@ class Reconciler:
                 claimed = await conn.execute(
                     sa.update(REQUESTS)
                     .where(REQUESTS.c.id == row.id, REQUESTS.c.missing_ipn_notified_at.is_(None))
-                    .values(missing_ipn_notified_at=now)
+                    .values(missing_ipn_notified_at=now, updated_at=now)
                 )
                 if claimed.rowcount != 1:
                     continue
                 await self._outbox.add(
                     conn,
                     StkPushMissingIpn(
+                        occurred_at=self._clock(),
                         stk_push_request_id=str(row.id),
                         receipt_number=row.receipt_number,
                         account_reference=row.account_reference,

@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from mpesa_daraja_kit.clock import utc_now
+from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.log import get_logger
 from mpesa_daraja_kit.services.background import BackgroundLoop
@@ -50,13 +50,14 @@ def default_spool_dir() -> Path:
 class CallbackSpool:
     """A folder of spooled callbacks, one durable JSON file each, oldest first."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, clock: Clock = utc_now) -> None:
         self.directory = Path(directory)
+        self._clock = clock
 
     def append(self, incoming: IncomingCallback) -> Path:
         """Write ``incoming`` durably and return its file."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        received = incoming.received_at or utc_now()
+        received = incoming.received_at or self._clock()
         record = {
             "kind": incoming.kind.value,
             "body": base64.b64encode(incoming.body).decode("ascii"),

@@ -411,6 +411,7 @@ class StatementService:
             await self._outbox.add(
                 conn,
                 StatementImported(
+                    occurred_at=self._clock(),
                     upload_id=str(upload_id),
                     status=status.value,
                     total_statement_items=tally.total,
@@ -631,6 +632,7 @@ class StatementService:
             key = _account_key(row.account_number) if row.account_number else None
             if check_accounts and not (key and accounts.get(key, _UNKNOWN)[1]):
                 unmatched = PaymentUnmatched(
+                    occurred_at=now,
                     payment_id=_dashed(payment_id),
                     receipt_number=receipt,
                     account_reference=_clip(row.account_number, 100),

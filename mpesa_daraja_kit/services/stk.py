@@ -266,7 +266,7 @@ class StkService:
                         .where(
                             REQUESTS.c.active_phone == phone, REQUESTS.c.created_at < now - window
                         )
-                        .values(active_phone=None)
+                        .values(active_phone=None, updated_at=now)
                     )
                 await conn.execute(
                     sa.insert(REQUESTS).values(
@@ -630,6 +630,7 @@ class StkService:
         await self._outbox.add(
             conn,
             StkPushUpdated(
+                occurred_at=self._clock(),
                 stk_push_request_id=str(row.id),
                 status=status.value,
                 previous_status=row.status.value,
@@ -694,7 +695,7 @@ class StkService:
                 ITEMS.c.mpesa_stk_push_request_id == request.id,
                 ITEMS.c.transaction_reference != receipt,
             )
-            .values(mpesa_stk_push_request_id=None, link_method=None)
+            .values(mpesa_stk_push_request_id=None, link_method=None, updated_at=now)
         )
         payment_id = uuid.uuid4()
         inserted = await insert_ignore(
@@ -730,12 +731,13 @@ class StkService:
             await conn.execute(
                 sa.update(REQUESTS)
                 .where(REQUESTS.c.id == request.id)
-                .values(linked_transaction_id=receipt)
+                .values(linked_transaction_id=receipt, updated_at=now)
             )
             payment = (await conn.execute(sa.select(ITEMS).where(ITEMS.c.id == payment_id))).one()
             await self._outbox.add(
                 conn,
                 PaymentRecorded(
+                    occurred_at=self._clock(),
                     payment_id=str(payment_id),
                     receipt_number=receipt,
                     source=PaymentSource.STK_CALLBACK.value,
@@ -768,6 +770,7 @@ class StkService:
         await self._outbox.add(
             conn,
             PaymentLinked(
+                occurred_at=self._clock(),
                 payment_id=str(payment.id),
                 stk_push_request_id=str(request.id),
                 receipt_number=payment.transaction_reference,

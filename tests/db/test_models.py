@@ -36,6 +36,8 @@ def payment(receipt: str = "SGA7RT61SV", **overrides: object) -> dict[str, objec
         "paid_in": Decimal("1.00"),
         "reason_type": StatementReasonType.PayBill_STK,
         "transaction_status": "Completed",
+        "created_at": T0,
+        "updated_at": T0,
     }
     values.update(overrides)
     return values
@@ -127,6 +129,9 @@ def stk_request(**overrides: object) -> dict[str, object]:
         "account_reference": "POL0012345",
         "account_key": "POL0012345",
         "status": StkPushStatus.PENDING,
+        "initiated_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
     }
     values.update(overrides)
     return values

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.wire import parse_stk_callback
 from tests.conftest import load_fixture
 from tests.support import HostPlugin, kit_settings, make_kit
+
+T0 = datetime(2024, 7, 10, 7, 16, 3, tzinfo=UTC)
 
 EXAMPLES = int(os.environ.get("MPESA_FUZZ_EXAMPLES", "10000"))
 MAX_BYTES = 64 * 1024
@@ -212,6 +215,9 @@ class World:
                     account_reference="POL0012345",
                     account_key="POL0012345",
                     status=StkPushStatus.PENDING,
+                    initiated_at=T0,
+                    created_at=T0,
+                    updated_at=T0,
                 )
             )
 

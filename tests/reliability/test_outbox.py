@@ -33,9 +33,12 @@ class Recorder:
             await asyncio.sleep(self.pause)
 
 
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+        self.now = T0
 
     def __call__(self) -> datetime:
         return self.now
@@ -44,7 +47,7 @@ class Clock:
 def event(n: int) -> StatementImported:
     return StatementImported(
         upload_id=str(n), status="COMPLETED", total_statement_items=0, matched_ipn_records=0,
-        duplicate_statement_records=0, gaps_filled=0, failed_items=0,
+        duplicate_statement_records=0, gaps_filled=0, failed_items=0, occurred_at=T0,
     )  # fmt: skip
 
 

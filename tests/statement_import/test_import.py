@@ -255,6 +255,8 @@ async def test_the_careful_path_queues_events_only_for_payments_it_stored(kit: M
                 transaction_reference=racing,
                 source=PaymentSource.STK_CALLBACK,
                 completion_time=planned.now,
+                created_at=planned.now,
+                updated_at=planned.now,
             )
         )
     async with kit.engine.begin() as conn:
