@@ -79,6 +79,7 @@ class ErrorCode(StrEnum):
     STATEMENT_ROW_INVALID = "statement_row_invalid"
     # callback guards (docs/security.md)
     CALLBACK_ADDRESS_NOT_ALLOWED = "callback_address_not_allowed"
+    CALLBACK_UNTRUSTED_FORWARDING = "callback_untrusted_forwarding"
     CALLBACK_WRONG_PATH_SECRET = "callback_wrong_path_secret"  # noqa: S105 - an error code
     CALLBACK_TOO_LARGE = "callback_too_large"
     CALLBACK_UNSUPPORTED_MEDIA_TYPE = "callback_unsupported_media_type"

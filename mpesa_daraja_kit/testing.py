@@ -76,8 +76,12 @@ def serve_app(
     startup_timeout: float = 10.0,
     shutdown_timeout: float = 10.0,
     log_level: str = "warning",
+    **uvicorn_options: Any,
 ) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a background thread; yield its base URL.
+
+    uvicorn runs with its default settings (``proxy_headers`` on, for example)
+    unless ``uvicorn_options`` says otherwise (any ``uvicorn.Config`` argument).
 
     The socket is bound before the server starts (port 0: the OS picks a free
     port), the context is entered only once the server accepts connections
@@ -97,6 +101,7 @@ def serve_app(
         log_level=log_level,
         lifespan="auto",
         timeout_graceful_shutdown=max(1, round(shutdown_timeout)),
+        **uvicorn_options,
     )
     server = _ReadyServer(config)
     failures: list[BaseException] = []

@@ -64,7 +64,11 @@ def main() -> None:
         hint = f"pip install -e '.[{extra}]'" if extra else "pip install the missing package"
         print(f"sample_host: {exc}; {hint}", file=sys.stderr)
         raise SystemExit(2) from None
-    server = uvicorn.Server(uvicorn.Config(host.app, log_level="info", lifespan="on"))
+    # proxy_headers=False: the kit reads X-Forwarded-For itself, from trusted proxies
+    # only (MPESA_TRUSTED_PROXIES); uvicorn's default would rewrite the client address
+    # from the header before the kit's guards see it (docs/security.md).
+    config = uvicorn.Config(host.app, log_level="info", lifespan="on", proxy_headers=False)
+    server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(3)

@@ -8,6 +8,11 @@ first:
 1. :class:`ClientAddressGuard` — works out the real client address (the peer,
    or ``X-Forwarded-For`` read from the right end, but only when the peer is a
    configured trusted proxy) and refuses addresses outside the allowlist: 403.
+   Where an allowlist applies, a request carrying a proxy header
+   (``X-Forwarded-For``, ``Forwarded``, ``X-Real-IP``) whose peer is not a trusted
+   proxy is refused too: the kit cannot prove where it came from, because the
+   server in front (uvicorn's ``--proxy-headers``, on by default for 127.0.0.1)
+   may already have rewritten the peer from that very header.
 2. :class:`PathSecretGuard` — with ``callback_path_secret`` set, every path must
    start with the secret segment (compared in constant time), which is then
    moved into ``root_path`` so the routes stay the same: 403 otherwise.
@@ -56,6 +61,9 @@ CLIENT_ADDRESS_KEY = "mpesa.client_address"
 
 # Genuine callbacks are about 1 KiB; this much of a refused body is kept for the operator.
 REFUSED_PREFIX_BYTES = 4096
+
+# Headers by which a proxy tells the client address (ASGI header names are lower case).
+_PROXY_HEADERS = frozenset({b"x-forwarded-for", b"forwarded", b"x-real-ip"})
 
 _KINDS_BY_SUFFIX = (
     ("/stk-push/callback", CallbackKind.STK_CALLBACK),
@@ -270,16 +278,34 @@ class ClientAddressGuard:
         self.trusted_proxies = tuple(trusted_proxies)
         self.refuser = refuser
 
+    def _peer_is_trusted(self, peer: str | None) -> bool:
+        ip = _parse_ip(peer) if peer else None
+        return ip is not None and _within(ip, self.trusted_proxies)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        forwarded = [
-            v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-forwarded-for"
-        ]
-        address = resolve_client_address(_peer(scope), forwarded, self.trusted_proxies)
+        headers = scope.get("headers", [])
+        forwarded = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
+        peer = _peer(scope)
+        address = resolve_client_address(peer, forwarded, self.trusted_proxies)
         scope[CLIENT_ADDRESS_KEY] = address
         if self.allowlist is not None:
+            if not self._peer_is_trusted(peer) and any(k in _PROXY_HEADERS for k, _ in headers):
+                # The peer may itself come from the header: record it as a claim.
+                scope[CLIENT_ADDRESS_KEY] = f"{address} (unproven)"[:64] if address else None
+                await self.refuser.refuse(
+                    scope,
+                    receive,
+                    send,
+                    status=403,
+                    code=ErrorCode.CALLBACK_UNTRUSTED_FORWARDING,
+                    message="this request was forwarded by a proxy the kit does not trust; "
+                    "set MPESA_TRUSTED_PROXIES to the proxy's address and let the kit, not "
+                    "the server, read X-Forwarded-For (uvicorn --no-proxy-headers)",
+                )
+                return
             ip = _parse_ip(address) if address else None
             if ip is None or not _within(ip, self.allowlist):
                 await self.refuser.refuse(
