@@ -22,13 +22,11 @@ function takeKeyFromHash() {
 const EXPLAIN = {
   unknown_account: "Unknown account: no policy has this payment account number.",
   invalid_phone_number: "Invalid phone number: use a Kenyan mobile number such as 0708374149.",
-  invalid_amount: "Invalid amount.",
   invalid_account_reference: "Invalid account number.",
   stk_disabled: "STK push is disabled on this host (MPESA_STK_ENABLED=false).",
   stk_push_in_progress: "This phone already has a prompt open.",
-  unauthenticated: "The API key was refused.",
+  unauthenticated: "That key was refused: enter the key the sample host printed at start.",
   simulator_off: "The simulator is not running.",
-  statement_invalid: "That file is not a statement the kit can read.",
   statement_too_large: "That statement file is too large.",
 };
 
@@ -57,10 +55,17 @@ async function api(path, options = {}) {
 
 function showError(err) {
   const box = $("error");
-  const lead = EXPLAIN[err.code];
-  box.textContent = lead ? `${lead} ${err.message}` : (err.message || String(err));
+  box.textContent = EXPLAIN[err.code] || sentence(err.message || String(err));
   box.dataset.code = err.code || "";
   box.hidden = false;
+}
+// One sentence per error: the page's own explanation for a known code, otherwise the
+// kit's message as it stands (capitalised, with a full stop), never both.
+function sentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) return "Something went wrong.";
+  const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
 }
 function clearMessages() { $("error").hidden = true; $("notice").hidden = true; }
 function notice(text) { const box = $("notice"); box.textContent = text; box.hidden = false; }
@@ -72,7 +77,18 @@ function showKeyPanel() {
 
 function cell(row, text) { const td = document.createElement("td"); td.textContent = text ?? ""; row.appendChild(td); return td; }
 function kes(value) { return value == null ? "" : `KES ${Number(value).toLocaleString("en-KE", { minimumFractionDigits: 2 })}`; }
-function when(value) { return value ? new Date(value).toLocaleString() : ""; }
+// Kenyan operators read dates day-first, 24-hour, in Nairobi time: 03/12/2026 14:05.
+const NAIROBI = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Africa/Nairobi", day: "2-digit", month: "2-digit", year: "numeric",
+  hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+});
+function when(value) {
+  if (!value) return "";
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const part = Object.fromEntries(NAIROBI.formatToParts(date).map((p) => [p.type, p.value]));
+  return `${part.day}/${part.month}/${part.year} ${part.hour}:${part.minute}`;
+}
 
 // -- policies -----------------------------------------------------------------------
 
@@ -167,6 +183,12 @@ async function c2bPayment() {
 async function uploadStatement() {
   const file = $("statement-file").files[0];
   if (!file) throw new ApiError(400, "invalid_request", "Choose a statement file first.");
+  // A new upload replaces the last one's figures; a failed one must not leave them up.
+  $("statement-result").hidden = true;
+  $("statement-failures").replaceChildren();
+  for (const id of ["stat-total", "stat-matched", "stat-duplicates", "stat-gaps", "stat-failed", "stat-status"]) {
+    $(id).textContent = "";
+  }
   const form = new FormData();
   form.append("file", file);
   let result;
@@ -240,8 +262,21 @@ async function refresh() {
 
 async function start() {
   takeKeyFromHash();
-  hostInfo = await api("/api/host").catch(() => null);
-  if (!hostInfo) { showKeyPanel(); return; }
+  try {
+    hostInfo = await api("/api/host");
+  } catch (err) {
+    hostInfo = null;
+    $("app").hidden = true;
+    showKeyPanel();
+    if (err.status === 401) {
+      $("env-banner").textContent = apiKey() ? "Not connected: key refused" : "Not connected: enter the API key";
+      if (apiKey()) showError(err);
+    } else {
+      $("env-banner").textContent = "Not connected: the host did not answer";
+      showError(err);
+    }
+    return;
+  }
   $("key-panel").hidden = true;
   $("app").hidden = false;
   $("env-banner").textContent = hostInfo.simulator

@@ -29,6 +29,8 @@ from mpesa_daraja_kit.simulator import C2BStatus, SimulatorConfig
 from mpesa_daraja_kit.testing import RunningSimulator, run_simulator, serve_app_async
 from tests.support import HostPlugin, kit_settings, new_phone, wait_until_async
 
+pytestmark = pytest.mark.slow  # a real uvicorn server
+
 
 @attrs.define
 class World:

@@ -16,6 +16,8 @@ from mpesa_daraja_kit.testing import RunningSimulator, run_simulator, serve_app_
 from tests.e2e.host import LateKitHost
 from tests.support import API_KEY, HostPlugin, kit_settings, new_phone, wait_until_async
 
+pytestmark = pytest.mark.slow  # a real uvicorn server
+
 AUTH = {"X-API-Key": API_KEY}
 
 

@@ -21,6 +21,8 @@ from tests.conftest import load_fixture
 from tests.reliability.proxy import TcpProxy
 from tests.support import HostPlugin, kit_settings, wait_until_async
 
+pytestmark = pytest.mark.slow  # a chaos proxy and restarts
+
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 

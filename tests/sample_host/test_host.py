@@ -11,6 +11,8 @@ import pytest
 from mpesa_daraja_kit.web.openapi_schemas import EXAMPLE_NAMES
 from tests.sample_host.support import AUTH, RunningHost, run_host
 
+pytestmark = pytest.mark.slow  # a sample host subprocess
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "daraja"
 
 

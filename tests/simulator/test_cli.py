@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from mpesa_daraja_kit.cli.simulator import simulator
 
+pytestmark = pytest.mark.slow  # a simulator subprocess
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

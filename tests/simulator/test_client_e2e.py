@@ -22,6 +22,8 @@ from mpesa_daraja_kit.wire import StkQueryResponse
 from tests.simulator.conftest import CONFIRMATION_PATH, STK_PATH, VALIDATION_PATH
 from tests.simulator.receiver import CallbackReceiver
 
+pytestmark = pytest.mark.slow  # a real uvicorn server
+
 PHONE = "254708374149"
 
 

@@ -22,6 +22,8 @@ from mpesa_daraja_kit.simulator import SimulatorConfig
 from mpesa_daraja_kit.testing import run_simulator
 from tests.support import API_KEY, HostPlugin, kit_settings
 
+pytestmark = pytest.mark.slow  # property-based fuzzing of every route
+
 HEADERS = {"X-API-Key": API_KEY}
 
 
