@@ -84,7 +84,10 @@ def _host(
 
 
 @pytest.fixture
-async def serve(engine: AsyncEngine, simulator: RunningSimulator) -> AsyncIterator[Any]:
+async def serve(sqlite_engine: AsyncEngine, simulator: RunningSimulator) -> AsyncIterator[Any]:
+    # The guard judges addresses before any database work, the same on every backend;
+    # SQLite lets the server's thread and the test share one engine across event loops.
+    engine = sqlite_engine
     stack: list[Any] = []
 
     async def start(uvicorn_options: dict[str, Any] | None = None, **settings: Any) -> Host:
