@@ -31,6 +31,20 @@ def is_protected(path: str) -> bool:
     return not any(path.startswith(prefix) for prefix in PUBLIC_PREFIXES)
 
 
+def _needs_key(scope: Scope) -> bool:
+    """Judge the path as the routes see it, below any root path (``uvicorn --root-path``).
+
+    The server puts the root path in front of ``scope["path"]``; judged as it is,
+    ``/office/api/policies`` would not start with ``/api/`` and would pass without
+    a key. Protected if either spelling says so.
+    """
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return is_protected(path[len(root) :] or "/") or is_protected(path)
+    return is_protected(path)
+
+
 class ApiKeyMiddleware:
     """Refuse ``/api/`` requests without the right ``X-API-Key`` (401, JSON)."""
 
@@ -40,7 +54,7 @@ class ApiKeyMiddleware:
         self.header = header.lower().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_protected(scope["path"]):
+        if scope["type"] != "http" or not _needs_key(scope):
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == self.header), b"")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from mpesa_daraja_kit.config import Environment
 from mpesa_daraja_kit.errors import ConfigError
-from sample_host.auth import is_protected
+from sample_host.auth import ApiKeyMiddleware, is_protected
 from sample_host.config import HostConfig, async_database_url, kit_settings
 
 
@@ -91,3 +94,29 @@ def test_sandbox_needs_credentials() -> None:
 )
 def test_middleware_skip_list(path: str, protected: bool) -> None:
     assert is_protected(path) is protected
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/office/api/policies", 401),
+        ("/office/api/premiums", 401),
+        ("/office/api/host", 401),
+        ("/office/hooks/daraja/stk-push/callback", 200),
+        ("/office/", 200),
+    ],
+)
+async def test_the_api_key_is_checked_below_a_root_path(url: str, status: int) -> None:
+    # uvicorn --root-path /office puts the prefix in front of scope["path"].
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("reached")(scope, receive, send)
+
+    guarded = ApiKeyMiddleware(app, api_key="k")
+    transport = httpx.ASGITransport(app=guarded, root_path="/office")
+    async with httpx.AsyncClient(transport=transport, base_url="http://host") as client:
+        response = await client.get(url)
+        assert response.status_code == status
+        if status == 401:
+            assert response.json()["error"]["code"] == "unauthenticated"
+            keyed = await client.get(url, headers={"X-API-Key": "k"})
+            assert keyed.status_code == 200
