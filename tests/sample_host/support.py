@@ -80,13 +80,15 @@ def _bound_socket() -> socket.socket:
 
 
 @contextlib.contextmanager
-def run_host(database_url: str, *, simulator_delay: float = 0.3) -> Iterator[RunningHost]:
+def run_host(
+    database_url: str, *, simulator_delay: float = 0.3, api_key: str = API_KEY
+) -> Iterator[RunningHost]:
     """Serve a fresh sample host on a free port of 127.0.0.1 until the block ends."""
     sock = _bound_socket()
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     config = HostConfig(
-        port=port, api_key=API_KEY, database_url=database_url, simulator_delay=simulator_delay
+        port=port, api_key=api_key, database_url=database_url, simulator_delay=simulator_delay
     )
     # Only the simulator environment: the developer's own MPESA_* must not leak in.
     host = SampleHost(config, base_url=url, environ={"MPESA_ENVIRONMENT": "simulator"})
