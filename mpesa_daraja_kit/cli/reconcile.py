@@ -14,13 +14,12 @@ import click
 
 from mpesa_daraja_kit.cli._common import open_kit, url_option
 from mpesa_daraja_kit.db.migrate import check_schema
-from mpesa_daraja_kit.errors import MpesaKitError
 
 __all__ = ["reconcile"]
 
 
 async def _run(url: str | None, limit: int, watch: bool) -> None:
-    kit = open_kit(url)
+    kit = open_kit(url, daraja=True)
     try:
         await check_schema(kit.engine)
         while True:
@@ -45,7 +44,5 @@ def reconcile(url: str | None, limit: int, watch: bool) -> None:
     """
     try:
         asyncio.run(_run(url, limit, watch))
-    except MpesaKitError as exc:
-        raise click.ClickException(exc.message) from None
     except KeyboardInterrupt:
         pass
