@@ -14,8 +14,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from contextvars import ContextVar
 from collections.abc import Mapping
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any

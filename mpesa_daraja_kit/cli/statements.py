@@ -57,7 +57,9 @@ def statements() -> None:
     default=True,
     help="Print the report as JSON (the default; stdout carries nothing else).",
 )
-def import_(url: str | None, file: Path, uploaded_by: str | None, quiet: bool, as_json: bool) -> None:
+def import_(
+    url: str | None, file: Path, uploaded_by: str | None, quiet: bool, as_json: bool
+) -> None:
     """Import FILE and print the upload's statistics as JSON on stdout."""
     kit = open_kit(url)
 
