@@ -59,8 +59,9 @@ def open_kit(
     """Build a kit from ``MPESA_*`` settings for an operator command.
 
     Database-only commands do not need Daraja credentials (a call to Daraja
-    would still fail, naming the variables); ``daraja`` commands do. Commands that never start a prompt
-    do not need a callback URL: when none is configured, STK initiation is simply
+    would still fail, naming the variables); ``daraja`` commands do. Commands
+    that never start a prompt do not need a callback URL: when none is configured,
+    STK initiation is simply
     switched off for this kit. Events are left in the outbox for the host's own
     dispatcher unless ``deliver_events`` (the command has the host's plugins and
     delivers them itself).

@@ -7,6 +7,7 @@ database, so no request is queried twice at once (docs/reconciliation.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import attrs
@@ -42,7 +43,5 @@ def reconcile(url: str | None, limit: int, watch: bool) -> None:
     Prints one JSON line per pass: claimed, queried, settled, still_pending,
     expired, errors, rate_limited, missing_ipn.
     """
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(url, limit, watch))
-    except KeyboardInterrupt:
-        pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -24,8 +25,7 @@ class _Progress:
     def __init__(self, label: str, *, hidden: bool) -> None:
         self.label = label
         self.rows = 0
-        stream = click.get_text_stream("stderr")
-        self.live = not hidden and stream.isatty()
+        self.live = not hidden and sys.stderr.isatty()
         self.hidden = hidden
 
     def update(self, rows: int) -> None:
