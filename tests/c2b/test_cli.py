@@ -150,7 +150,7 @@ def test_register_urls_command(c2b_simulator: RunningSimulator) -> None:
     assert c2b_simulator.simulator.registrations() == {}
     done = invoke("daraja", "register-urls", "--api-version", "v1", env=env)
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["response"]["ResponseCode"] == "0"
+    assert json.loads(done.output)["ResponseCode"] == "0"
     assert "174379" in c2b_simulator.simulator.registrations()
 
 
