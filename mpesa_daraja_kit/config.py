@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -446,14 +447,40 @@ def _validate_url(name: str, url: str, *, production: bool) -> None:
         _check(parts.scheme == "https", name, "Daraja production requires https")
 
 
+DARAJA_VARIABLES = (
+    "MPESA_CONSUMER_KEY",
+    "MPESA_CONSUMER_SECRET",
+    "MPESA_PASSKEY",
+    "MPESA_BUSINESS_SHORT_CODE",
+)
+"""The variables every command that calls Daraja needs (outside the simulator environment)."""
+
+_WITHOUT_DARAJA: ContextVar[bool] = ContextVar("mpesa_settings_without_daraja", default=False)
+
+
+def settings_without_daraja(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build settings for database-only work: missing Daraja credentials are allowed.
+
+    Calls to Daraja made with such settings still fail (naming the variables).
+    """
+    token = _WITHOUT_DARAJA.set(True)
+    try:
+        return Settings.from_env(environ, **overrides)
+    finally:
+        _WITHOUT_DARAJA.reset(token)
+
+
 def _validate(s: Settings) -> None:
     production = s.environment is Environment.PRODUCTION
-    if s.environment is not Environment.SIMULATOR:
+    offline = _WITHOUT_DARAJA.get()
+    if s.environment is not Environment.SIMULATOR and not offline:
         for name in ("consumer_key", "consumer_secret", "passkey"):
             _check(bool(getattr(s, name)), name, f"is required for the {s.environment} environment")
     _check(
         bool(_DIGITS.fullmatch(s.business_short_code))
-        or (s.environment is Environment.SIMULATOR and not s.business_short_code),
+        or ((s.environment is Environment.SIMULATOR or offline) and not s.business_short_code),
         "business_short_code",
         "expected 5 to 7 digits",
     )

@@ -23,11 +23,12 @@ from typing import Any
 
 import click
 
+from mpesa_daraja_kit.cli._common import database_url as _url
 from mpesa_daraja_kit.cli._common import open_kit
-from mpesa_daraja_kit.cli.db import _url, _url_option
+from mpesa_daraja_kit.cli._common import url_option as _url_option
 from mpesa_daraja_kit.db.engine import create_kit_engine
+from mpesa_daraja_kit.db.migrate import check_schema
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
-from mpesa_daraja_kit.errors import MpesaKitError
 from mpesa_daraja_kit.log import redact_payload, redact_text
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, CallbackRecord
 from mpesa_daraja_kit.services.replay import ReplayResult
@@ -144,6 +145,7 @@ def list_callbacks(
     async def run() -> list[CallbackRecord]:
         engine = create_kit_engine(_url(url))
         try:
+            await check_schema(engine)
             service = CallbackLogService(engine)
             return await service.list(
                 outcomes=wanted or None,
@@ -179,17 +181,14 @@ def replay(
     async def run() -> list[ReplayResult]:
         kit = open_kit(database_url, plugins=plugins, deliver_events=bool(plugins))
         try:
+            await check_schema(kit.engine)
             if callback_id is not None:
                 return [await kit.replay_callback(callback_id, force=force)]
             return await kit.replay_failed_callbacks()
         finally:
             await kit.aclose()
 
-    try:
-        results = asyncio.run(run())
-    except MpesaKitError as exc:
-        click.echo(json.dumps({"error": exc.to_dict()}, indent=2, default=str), err=True)
-        sys.exit(1)
+    results = asyncio.run(run())
     _echo([_result_dict(r) for r in results])
     if any(r.outcome is CallbackOutcome.FAILED for r in results):
         sys.exit(1)
@@ -206,6 +205,7 @@ def replay_spool(url: str | None, plugin_specs: Sequence[str], no_plugins: bool)
     async def run() -> dict[str, Any]:
         kit = open_kit(database_url, plugins=plugins, deliver_events=bool(plugins))
         try:
+            await check_schema(kit.engine)
             result = await kit.replay_spool()
             folder = kit.spool.spool.directory if kit.spool is not None else None
         finally:

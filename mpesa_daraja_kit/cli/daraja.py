@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
+from mpesa_daraja_kit.cli._common import daraja_settings
 from mpesa_daraja_kit.client import DarajaClient
-from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.errors import MpesaKitError
 from mpesa_daraja_kit.wire import unstructure
 
@@ -39,13 +39,17 @@ def _json_default(value: object) -> str:
 
 
 def _run(action: Callable[[DarajaClient], Any]) -> None:
-    """Build the client from the environment, run ``action`` and print its JSON or the error."""
+    """Build the client from the environment, run ``action`` and print its JSON.
+
+    Missing settings are one line (``error: config_invalid: …``, exit 2); what
+    Daraja refuses is its JSON error on one stderr line (exit 1).
+    """
+    settings = daraja_settings()
     try:
-        settings = Settings.from_env()
         with DarajaClient(settings) as client:
             _echo(action(client))
     except MpesaKitError as exc:
-        click.echo(json.dumps({"error": exc.to_dict()}, indent=2, default=str), err=True)
+        click.echo(json.dumps({"error": exc.to_dict()}, default=str), err=True)
         sys.exit(1)
 
 
@@ -104,7 +108,7 @@ def stk_query(checkout_request_id: str) -> None:
 
 
 def register_url_options(command: Any) -> Any:
-    """Add the C2B registration options (shared with ``mpesa-kit register-urls``)."""
+    """Add the C2B registration options."""
     for option in reversed(_REGISTER_URL_OPTIONS):
         command = option(command)
     return command
@@ -130,15 +134,30 @@ _REGISTER_URL_OPTIONS = [
 
 @daraja.command("register-urls")
 @register_url_options
+@click.option("--dry-run", is_flag=True, help="Check and print the request; do not call Daraja.")
 def register_urls(
     confirmation_url: str | None,
     validation_url: str | None,
     response_type: str | None,
     api_version: str | None,
+    dry_run: bool,
 ) -> None:
-    """Register the C2B confirmation and validation URLs (one-time in production)."""
-    _run(
-        lambda client: unstructure(
+    """Register the C2B confirmation and validation URLs (one-time in production).
+
+    The URLs default to the settings (``MPESA_CALLBACK_BASE_URL`` + ``/confirmation``
+    and ``/validation``, or ``MPESA_IPN_CONFIRMATION_URL`` / ``MPESA_IPN_VALIDATION_URL``);
+    a URL containing a word Safaricom refuses is refused before Daraja is called.
+    Without ``--dry-run`` it prints Daraja's answer; with it, the checked request.
+    """
+
+    def action(client: DarajaClient) -> dict[str, Any]:
+        if dry_run:
+            version, request = client.core.build_c2b_register(
+                confirmation_url, validation_url, response_type, api_version
+            )
+            return {"version": version, "request": unstructure(request)}
+        return unstructure(
             client.register_c2b_urls(confirmation_url, validation_url, response_type, api_version)
         )
-    )
+
+    _run(action)

@@ -7,6 +7,7 @@ database, so no request is queried twice at once (docs/reconciliation.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import attrs
@@ -14,13 +15,12 @@ import click
 
 from mpesa_daraja_kit.cli._common import open_kit, url_option
 from mpesa_daraja_kit.db.migrate import check_schema
-from mpesa_daraja_kit.errors import MpesaKitError
 
 __all__ = ["reconcile"]
 
 
 async def _run(url: str | None, limit: int, watch: bool) -> None:
-    kit = open_kit(url)
+    kit = open_kit(url, daraja=True)
     try:
         await check_schema(kit.engine)
         while True:
@@ -43,9 +43,5 @@ def reconcile(url: str | None, limit: int, watch: bool) -> None:
     Prints one JSON line per pass: claimed, queried, settled, still_pending,
     expired, errors, rate_limited, missing_ipn.
     """
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(url, limit, watch))
-    except MpesaKitError as exc:
-        raise click.ClickException(exc.message) from None
-    except KeyboardInterrupt:
-        pass

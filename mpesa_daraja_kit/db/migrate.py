@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from mpesa_daraja_kit.db.engine import async_url
 from mpesa_daraja_kit.db.models import metadata
 from mpesa_daraja_kit.errors import SchemaOutOfDate
 
@@ -79,7 +80,7 @@ def head_revision() -> str:
 def _engine(url_or_engine: str | AsyncEngine) -> tuple[AsyncEngine, bool]:
     if isinstance(url_or_engine, AsyncEngine):
         return url_or_engine, False
-    return create_async_engine(url_or_engine, poolclass=pool.NullPool), True
+    return create_async_engine(async_url(url_or_engine), poolclass=pool.NullPool), True
 
 
 async def _with_connection(

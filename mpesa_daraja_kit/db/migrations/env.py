@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from mpesa_daraja_kit.db.engine import async_url
 from mpesa_daraja_kit.db.migrate import VERSION_TABLE, include_name, include_object
 from mpesa_daraja_kit.db.models import metadata
 
@@ -29,7 +30,7 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_with_url(url: str) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    engine = create_async_engine(async_url(url), poolclass=pool.NullPool)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_configure)
