@@ -132,8 +132,8 @@ def _json_lines(out: str) -> list[Any]:
     found = []
     for line in out.splitlines():
         line = line.strip()
-        if line.startswith("{"):
-            found.append(json.loads(line))
+        if line.startswith('{"'):  # curl prints no newline: the next output may follow it
+            found.append(json.JSONDecoder().raw_decode(line)[0])
     return found
 
 
@@ -218,7 +218,8 @@ def test_simulator_curl_session(host: RunningHost, tmp_path: Path) -> None:
         for block in recipes:
             out = shell.run(block)
             for answer in _json_lines(out):
-                assert "errorCode" not in answer or answer["errorCode"] == "500.001.1001", (
+                # Daraja's only expected error here: a query while the customer decides.
+                assert "being processed" in answer.get("errorMessage", "being processed"), (
                     block.id,
                     answer,
                 )
