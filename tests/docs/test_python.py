@@ -170,9 +170,7 @@ def _statement_file(cwd: Path) -> dict[str, Any]:
 
 def _statement_xlsx(cwd: Path) -> dict[str, Any]:
     """``statement.xlsx`` in the working directory: an org-portal export as XLSX."""
-    from tests.statements.generator import write_family_a_xlsx
-
-    from tests.statements.generator import StatementSpec
+    from tests.statements.generator import StatementSpec, write_family_a_xlsx
 
     write_family_a_xlsx(StatementSpec(rows=20), cwd / "statement.xlsx")
     return {}

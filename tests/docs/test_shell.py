@@ -107,7 +107,9 @@ class Shell:
             try:
                 line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"the recipe did not finish in {timeout} s:\n{''.join(out)}")
+                raise AssertionError(
+                    f"the recipe did not finish in {timeout} s:\n{''.join(out)}"
+                ) from None
             if line.startswith(marker):
                 return int(line.split()[1]), "".join(out)
             out.append(line)
