@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,44 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / "daraja" / f"{name}.json").read_bytes()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+TIME_SHIFT_VAR = "MPESA_TEST_TIME_SHIFT_DAYS"
+"""Run the suite with this process's clock moved this many days ahead (CI: 365)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Proof that no test depends on today's date: wall-clock time (datetime.now,
+    # time.time, ...) moves ahead in this process and its threads, ticking on; the
+    # monotonic clock asyncio uses does not move. Subprocesses keep the real date,
+    # so CI runs this on the fast subset, which starts none.
+    days = os.environ.get(TIME_SHIFT_VAR, "").strip()
+    if days:
+        import time_machine
+
+        target = datetime.now(UTC) + timedelta(days=int(days))
+        traveller = time_machine.travel(target, tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+_TRAVELLER = pytest.StashKey[Any]()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     servers = configured_servers()
-    if not servers:
-        return f"databases: sqlite only ({HOW_TO_ENABLE})"
-    return "databases: sqlite, " + ", ".join(sorted(servers))
+    lines = [
+        f"databases: sqlite only ({HOW_TO_ENABLE})"
+        if not servers
+        else "databases: sqlite, " + ", ".join(sorted(servers))
+    ]
+    if os.environ.get(TIME_SHIFT_VAR, "").strip():
+        lines.append(f"clock: moved {os.environ[TIME_SHIFT_VAR]} days ahead, now {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    return lines
 
 
 def _require_all() -> bool:
