@@ -1,7 +1,7 @@
 """The kit's domain enums and the mappings from Daraja's and statements' words to them.
 
 Names and values of the first three enums come from the system the original
-plan was written for, so its data maps one to one (DESIGN.md §4).
+plan was written for, so its data maps one to one (docs/architecture.md#tables-and-names).
 """
 
 from __future__ import annotations

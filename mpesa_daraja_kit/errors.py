@@ -24,15 +24,19 @@ host enabled PII logging.
     ├── IdempotencyConflict            an idempotency key reused with other parameters
     ├── NotFound                       no such STK request, upload, callback
     ├── RateLimited                    too many prompts for a principal or phone
+    ├── MissingDependency              an optional package is not installed (names the extra)
     └── DarajaError                    talking to Daraja went wrong (see mpesa_daraja_kit.client)
         └── StkPushRejected            Daraja refused an STK push (stored as FAILED)
 
 The Daraja branch is extended in :mod:`mpesa_daraja_kit.client.errors`.
+:func:`require` imports an optional package or raises :class:`MissingDependency`.
 """
 
 from __future__ import annotations
 
+import importlib
 from enum import StrEnum
+from types import ModuleType
 from typing import Any
 
 
@@ -83,6 +87,8 @@ class ErrorCode(StrEnum):
     CALLBACK_WRONG_PATH_SECRET = "callback_wrong_path_secret"  # noqa: S105 - an error code
     CALLBACK_TOO_LARGE = "callback_too_large"
     CALLBACK_UNSUPPORTED_MEDIA_TYPE = "callback_unsupported_media_type"
+    # installation (docs/installation.md)
+    MISSING_DEPENDENCY = "missing_dependency"
 
 
 class MpesaKitError(Exception):
@@ -221,3 +227,37 @@ class RateLimited(MpesaKitError):
     def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
+
+
+class MissingDependency(MpesaKitError, ImportError):
+    """An optional package a feature needs is not installed; names the module and the extra."""
+
+    code = ErrorCode.MISSING_DEPENDENCY
+
+    def __init__(self, module: str, extra: str, *, feature: str | None = None) -> None:
+        what = f"{feature} needs" if feature else "this needs"
+        super().__init__(
+            f"{what} the {module!r} package, which is not installed: "
+            f"pip install 'mpesa_daraja_kit[{extra}]'",
+            module=module,
+            extra=extra,
+        )
+        self.module = module
+        self.extra = extra
+        self.name = module  # as ImportError has it
+
+
+def require(module: str, extra: str, *, feature: str | None = None) -> ModuleType:
+    """Import and return the optional ``module``, or raise :class:`MissingDependency`.
+
+    ``extra`` is the name of the pip extra that installs it (docs/installation.md).
+    An import error from some other package (a broken install further down) is not
+    hidden: it propagates unchanged.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = exc.name or module
+        if missing != module and not missing.startswith(f"{module}."):
+            raise
+        raise MissingDependency(module, extra, feature=feature) from exc

@@ -8,7 +8,8 @@ The kit's loggers live under ``mpesa_daraja_kit.*`` (``mpesa_daraja_kit.c2b``,
 - unless PII logging is on (``Settings.log_pii``), rewrites the message and the
   ``extra`` values so that Kenyan numbers (``2547…``/``2541…``/``07…``) are masked
   (``2547******49``) and known name fields (``first_name``, ``payer_name`` …)
-  are hidden. DESIGN.md §5.7: logs redact phone numbers and names by default.
+  are hidden. Logs redact phone numbers and names by default
+  (docs/architecture.md#personal-data-in-logs).
 
 The filter sits on the loggers themselves, so the record is redacted before
 any handler (the host's included) sees it. Hosts that want one JSON object

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -24,48 +25,60 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, NamedTuple
 
 import attrs
-import uvicorn
 
 from mpesa_daraja_kit.config import Settings
+from mpesa_daraja_kit.errors import require
 from mpesa_daraja_kit.simulator import Simulator, SimulatorConfig
 
 __all__ = ["RunningSimulator", "run_simulator", "serve_app", "serve_app_async"]
 
 
-class _ReadyServer(uvicorn.Server):
-    """A uvicorn server that signals once it accepts connections."""
+@functools.cache
+def _ready_server_class() -> type[Any]:
+    """Return the uvicorn server class used by :func:`serve_app` (uvicorn imported here).
 
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
+    uvicorn comes with the ``cli`` extra; importing this module does not need it,
+    only serving does.
+    """
+    require("uvicorn", "cli", feature="serving an app for tests")
+    import uvicorn
 
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
+    class _ReadyServer(uvicorn.Server):
+        """A uvicorn server that signals once it accepts connections."""
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().startup(sockets=sockets)
-        if not self.should_exit:  # a failed lifespan startup sets should_exit
-            self.ready.set()
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.ready = threading.Event()
 
-    async def main_loop(self) -> None:
-        # uvicorn polls should_exit every 0.1 s; wake at once when stop() is called
-        # so that test teardown stays quick.
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
+            self._wake = asyncio.Event()
+            self._loop: asyncio.AbstractEventLoop | None = None
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().startup(sockets=sockets)
+            if not self.should_exit:  # a failed lifespan startup sets should_exit
+                self.ready.set()
+
+        async def main_loop(self) -> None:
+            # uvicorn polls should_exit every 0.1 s; wake at once when stop() is called
+            # so that test teardown stays quick.
+            counter = 0
             should_exit = await self.on_tick(counter)
+            while not should_exit:
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                should_exit = await self.on_tick(counter)
 
-    def stop(self) -> None:
-        """Ask the server to shut down (from any thread)."""
-        self.should_exit = True
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self._wake.set)
+        def stop(self) -> None:
+            """Ask the server to shut down (from any thread)."""
+            self.should_exit = True
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._wake.set)
+
+    return _ReadyServer
 
 
 @contextmanager
@@ -89,9 +102,13 @@ def serve_app(
     the lifespan shutdown) and the thread is joined.
 
     Raises:
+        MissingDependency: uvicorn is not installed (the ``cli`` extra).
         RuntimeError: when the server does not start within ``startup_timeout``
             (for example because the app's lifespan startup failed).
     """
+    server_class = _ready_server_class()
+    import uvicorn  # _ready_server_class checked that it is installed
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
@@ -103,7 +120,7 @@ def serve_app(
         timeout_graceful_shutdown=max(1, round(shutdown_timeout)),
         **uvicorn_options,
     )
-    server = _ReadyServer(config)
+    server = server_class(config)
     failures: list[BaseException] = []
 
     def _run() -> None:

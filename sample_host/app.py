@@ -5,7 +5,7 @@
     host = SampleHost(HostConfig.from_env(), base_url="http://127.0.0.1:8000")
     uvicorn.run(host.app, host="127.0.0.1", port=8000)
 
-Mounts (the original plan's paths, DESIGN.md §3):
+Mounts (the original plan's paths, docs/architecture.md#sample-host-mounts):
 
 ==============================  ==============================================
 ``/api/public/mpesa/…``         the kit's public app (Safaricom's callbacks)

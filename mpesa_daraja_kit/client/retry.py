@@ -3,9 +3,9 @@
 Token and STK Query calls are safe to repeat: they retry on connection
 errors, timeouts, 5xx answers and spike arrest, with capped exponential
 backoff and jitter. An STK push must never be sent twice once it may have
-reached Daraja — a second prompt could charge the customer twice (DESIGN.md
-§5.5) — so it is retried only when the request certainly never left (a
-failure to connect); a timeout after sending or a 5xx becomes
+reached Daraja — a second prompt could charge the customer twice
+(docs/architecture.md#an-stk-push-is-sent-once) — so it is retried only when the
+request certainly never left (a failure to connect); a timeout after sending or a 5xx becomes
 :class:`DarajaOutcomeUnknown`. The waiting is injectable (``sleep`` /
 ``sync_sleep``, or :meth:`RetryPolicy.no_wait`) so tests never sleep.
 """

@@ -1,4 +1,6 @@
-"""The kit's tables: its own ``MetaData``, every name prefixed ``mpesa_`` (DESIGN.md §4).
+"""The kit's tables: its own ``MetaData``, every name prefixed ``mpesa_``.
+
+See docs/architecture.md#tables-and-names.
 
 Idempotency is a database fact here, not a read-then-write:
 

@@ -1,14 +1,15 @@
 """C2B (paybill and till) payments: confirmations recorded once per receipt, validation in time.
 
-Confirmations are the primary record of money received (DESIGN.md §1). Rules:
+Confirmations are the primary record of money received (docs/architecture.md#purpose). Rules:
 
 - The raw body is committed to the callback log before anything is parsed
-  (§5.1); a body that cannot be read stays ``FAILED`` with its reason and is
-  answered Accepted all the same — Safaricom cannot fix it, an operator can,
-  and then replays it.
+  (docs/architecture.md#raw-body-first); a body that cannot be read stays ``FAILED``
+  with its reason and is answered Accepted all the same — Safaricom cannot fix
+  it, an operator can, and then replays it.
 - One row per receipt (``TransID``): the database's unique key decides, so
-  fifty copies of one confirmation make one row and one event (§5.2). A
-  receipt already recorded by an STK callback or a statement is enriched and
+  fifty copies of one confirmation make one row and one event
+  (docs/architecture.md#uniqueness-by-database-constraint). A receipt
+  already recorded by an STK callback or a statement is enriched and
   confirmed, never duplicated; its amount and source never change.
 - ``MSISDN`` is now usually a SHA-256 hex or a mask (DARAJA.md, C2B): it is
   stored as received, with the hash whenever one can be had, and linking
@@ -312,7 +313,8 @@ class C2BService:
         return CallbackOutcome.FAILED
 
     async def _lookup(self, confirmation: Confirmation) -> Account | None:
-        # Hooks never decide whether a payment is stored (DESIGN.md §5.6).
+        # Hooks never decide whether a payment is stored
+        # (docs/architecture.md#hooks-never-decide-storage).
         try:
             return await lookup_account(self._pm, confirmation.account_number)
         except Exception:

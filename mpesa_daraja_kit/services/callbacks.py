@@ -1,7 +1,7 @@
 """The callback log: every body Safaricom sends, kept exactly as received, before parsing.
 
-Rule 1 of the kit (DESIGN.md §5): nothing Safaricom sends is lost. The raw bytes
-are committed first, in their own short transaction; parsing and applying come
+Rule 1 of the kit (docs/architecture.md#raw-body-first): nothing Safaricom sends is
+lost. The raw bytes are committed first, in their own short transaction; parsing and applying come
 after, and their outcome is written back to the same row. A body that fails to
 parse stays ``FAILED`` with its reason until it is fixed and replayed.
 """

@@ -1,8 +1,8 @@
 """Linking: an STK Push request and a payment row are the same money.
 
 The receipt decides first: an STK callback's ``MpesaReceiptNumber`` equals the
-C2B confirmation's ``TransID`` (DESIGN.md §5.4). Only where no receipt decides,
-the original plan's heuristic applies: same account reference (trimmed,
+C2B confirmation's ``TransID`` (docs/architecture.md#linking-by-receipt). Only where
+no receipt decides, the original plan's heuristic applies: same account reference (trimmed,
 case-insensitive), same phone hash (C2B sends the hash, not the number),
 amount within 0.01, the request created within 24 h before the payment,
 status PENDING, COMPLETED or EXPIRED, not linked yet — nearest in time wins.

@@ -513,7 +513,8 @@ class StatementService:
                 try:
                     account = await lookup_account(self._pm, row.account_number)
                 except Exception:
-                    # Hooks never decide whether a payment is stored (DESIGN.md §5.6).
+                    # Hooks never decide whether a payment is stored
+                    # (docs/architecture.md#hooks-never-decide-storage).
                     log.exception("mpesa_lookup_account failed; the payment is stored untagged")
                     account = None
                 seen[key] = (account.account_id, True) if account is not None else (None, False)

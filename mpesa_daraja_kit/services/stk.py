@@ -1,6 +1,6 @@
 """STK Push (M-Pesa Express): initiate a prompt, settle it from its callback, read it.
 
-Rules (DESIGN.md §5, DARAJA.md):
+Rules (docs/architecture.md#data-rules, DARAJA.md):
 
 - The request is stored PENDING *before* Daraja is called, then Daraja's own
   ``MerchantRequestID`` and ``CheckoutRequestID`` are stored.

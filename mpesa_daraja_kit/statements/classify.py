@@ -179,8 +179,8 @@ def family_b_reason(reason: str) -> StatementReasonType:
     """Map a reason taken from family B ``Details`` to the enum.
 
     ``Pay Bill Online`` is a statement Reason Type; plain ``Pay Bill`` is the
-    C2B ``TransactionType`` wording for the same money (DESIGN.md §4), so the
-    C2B table is the fallback.
+    C2B ``TransactionType`` wording for the same money
+    (docs/architecture.md#tables-and-names), so the C2B table is the fallback.
     """
     mapped = reason_type_from_statement(reason)
     if mapped is StatementReasonType.Unmapped:

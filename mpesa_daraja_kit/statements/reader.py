@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from mpesa_daraja_kit.errors import require
 from mpesa_daraja_kit.statements.cells import Cell
 from mpesa_daraja_kit.statements.columns import (
     ColumnMap,
@@ -179,13 +180,16 @@ class StatementReader:
                 self._delimiter = rest[0]
 
     def _open_workbook(self) -> None:
-        from python_calamine import CalamineWorkbook  # the [statements] extra
+        calamine = require(
+            "python_calamine", "statements", feature=f"reading {self.format.upper()} statements"
+        )
+        workbook_class = calamine.CalamineWorkbook
 
         try:
             if self._source.path is not None:
-                self._workbook = CalamineWorkbook.from_path(self._source.path)
+                self._workbook = workbook_class.from_path(self._source.path)
             else:
-                self._workbook = CalamineWorkbook.from_filelike(self._source.rewind())
+                self._workbook = workbook_class.from_filelike(self._source.rewind())
         except Exception as exc:  # calamine raises its own error types
             raise StatementError(
                 f"the {self.format.upper()} workbook cannot be read ({exc}); expected a sheet "

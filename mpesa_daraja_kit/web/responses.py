@@ -32,6 +32,8 @@ STATUS_BY_CODE: Mapping[ErrorCode, int] = {
     ErrorCode.DARAJA_OUTCOME_UNKNOWN: 504,
     ErrorCode.CONFIG_INVALID: 500,
     ErrorCode.SCHEMA_OUT_OF_DATE: 503,
+    # The server lacks an installed part (an optional extra); the request was fine.
+    ErrorCode.MISSING_DEPENDENCY: 501,
 }
 
 # Daraja's refusals map to what the caller can do about them.

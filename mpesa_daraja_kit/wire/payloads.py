@@ -49,7 +49,8 @@ def _hidden(value: object) -> str:
 
 
 def _masked(value: object) -> str:
-    # Phone numbers are personal data: logs and reprs show them masked (DESIGN.md §5.7).
+    # Phone numbers are personal data: logs and reprs show them masked
+    # (docs/architecture.md#personal-data-in-logs).
     return "None" if value is None else repr(mask_msisdn(str(value)))
 
 
