@@ -17,6 +17,7 @@ __all__ = [
     "TRANSIENT_RETRIES",
     "insert_ignore",
     "is_transient_conflict",
+    "is_unavailable_condition",
     "is_unique_violation",
     "supports_skip_locked",
     "transient_pause",
@@ -121,3 +122,50 @@ def _transient(orig: BaseException) -> bool:
         or "could not serialize" in text
         or (bool(args) and args[0] == 1305 and "savepoint" in text)
     )
+
+# "The database cannot take this now": connection failures, resource limits, a server
+# shutting down or read-only (a failover), a full disk. A body meeting one of these
+# waits (spool, sweep) and is tried again; it is never set aside as bad data.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P", "58")
+_UNAVAILABLE_SQLSTATES = {"25006", "55P03"}  # read-only transaction, lock not available
+_UNAVAILABLE_MYSQL_CODES = {
+    1021,  # disk full
+    1040,  # too many connections
+    1053,  # server shutdown in progress
+    1114,  # table is full
+    1203,  # max_user_connections (account)
+    1226,  # max_user_connections (resource limit)
+    1290,  # --read-only
+    1792,  # read-only transaction
+    1836,  # read-only mode
+    2002,  # cannot connect (socket)
+    2003,  # cannot connect (TCP)
+    2006,  # server has gone away
+    2013,  # lost connection during query
+    2055,  # lost connection at handshake
+    4031,  # disconnected for inactivity
+}
+
+
+def is_unavailable_condition(exc: BaseException) -> bool:
+    """Tell whether a driver error means the server cannot take work now (not bad data).
+
+    Judged by SQLSTATE (PostgreSQL: classes 08, 53, 57P, 58 and read-only
+    ``25006``) or by MariaDB/MySQL error number, through the exception's
+    ``orig``, cause and context.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        orig = getattr(seen, "orig", None) or seen
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+        ):
+            return True
+        args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+        if args and isinstance(args[0], int) and args[0] in _UNAVAILABLE_MYSQL_CODES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import callback_log
+from mpesa_daraja_kit.db.queries import is_unavailable_condition
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
 from mpesa_daraja_kit.log import get_logger
@@ -50,7 +51,14 @@ class CallbackSpooled(MpesaKitError):
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
-    """Tell whether ``exc`` means "the database cannot be reached" (not a data error)."""
+    """Tell whether ``exc`` means "the database cannot take this now" (not a data error).
+
+    Besides lost connections and pool time-outs, a server out of connections,
+    shutting down, read-only after a failover or out of disk is unavailability,
+    whatever exception class the driver gives it (see ``is_unavailable_condition``).
+    """
+    if is_unavailable_condition(exc):
+        return True
     if isinstance(exc, IntegrityError | DataError | ProgrammingError):
         return False
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
