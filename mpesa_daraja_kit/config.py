@@ -299,6 +299,15 @@ class Settings:
     spool_replay_interval: float = _setting(
         5.0, "SPOOL_REPLAY_INTERVAL", "Seconds between attempts to replay a non-empty spool."
     )
+    callback_sweep_after: float = _setting(
+        60.0,
+        "CALLBACK_SWEEP_AFTER",
+        "Seconds after which a stored callback still `RECEIVED` (its processing was "
+        "interrupted) is applied again by the background sweep.",
+    )
+    callback_sweep_interval: float = _setting(
+        15.0, "CALLBACK_SWEEP_INTERVAL", "Seconds between sweeps for interrupted callbacks."
+    )
 
     def __attrs_post_init__(self) -> None:
         _validate(self)
@@ -458,9 +467,7 @@ DARAJA_VARIABLES = (
 _WITHOUT_DARAJA: ContextVar[bool] = ContextVar("mpesa_settings_without_daraja", default=False)
 
 
-def settings_without_daraja(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def settings_without_daraja(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings for database-only work: missing Daraja credentials are allowed.
 
     Calls to Daraja made with such settings still fail (naming the variables).
@@ -528,11 +535,8 @@ def _validate(s: Settings) -> None:
     )
     _check(s.stk_duplicate_window >= 0, "stk_duplicate_window", "expected seconds ≥ 0")
     _check(s.statement_max_bytes > 0, "statement_max_bytes", "expected a positive byte count")
-    _check(
-        s.spool_replay_interval > 0,
-        "spool_replay_interval",
-        "expected a positive number of seconds",
-    )
+    for name in ("spool_replay_interval", "callback_sweep_after", "callback_sweep_interval"):
+        _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
     _validate_guards_and_reconciliation(s)
 
 

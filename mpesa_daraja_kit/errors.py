@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_MISSING_FIELD = "payload_missing_field"
     PAYLOAD_WRONG_CONTENT_TYPE = "payload_wrong_content_type"
     CALLBACK_FAILED = "callback_failed"
+    CALLBACK_INTERRUPTED = "callback_interrupted"
     # database
     SCHEMA_OUT_OF_DATE = "schema_out_of_date"
     # Daraja

@@ -10,15 +10,20 @@
 Starlette does not run a mounted app's lifespan, so the host enters
 :meth:`MpesaKit.lifespan` from its own: it checks the schema, starts the
 event dispatcher (and the reconciler when enabled) and closes everything on
-the way out.
+the way out. A host started (or a worker restarted) while the database is
+unreachable starts all the same, degraded: callbacks go to the spool and the
+schema is checked when the database returns (:meth:`MpesaKit.readiness`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from typing import Any
 
+import attrs
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,16 +34,22 @@ from mpesa_daraja_kit.db.engine import create_kit_engine
 from mpesa_daraja_kit.db.migrate import check_schema, migrate
 from mpesa_daraja_kit.enums import CallbackOutcome
 from mpesa_daraja_kit.errors import ConfigError
-from mpesa_daraja_kit.log import configure_logging
+from mpesa_daraja_kit.log import configure_logging, get_logger
 from mpesa_daraja_kit.plugins import make_plugin_manager
+from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.c2b import C2BService
-from mpesa_daraja_kit.services.callbacks import CallbackLogService
+from mpesa_daraja_kit.services.callbacks import CallbackLogService, is_database_unavailable
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.payments import PaymentService
 from mpesa_daraja_kit.services.reconcile import Reconciler
 from mpesa_daraja_kit.services.refusals import RefusalLog
-from mpesa_daraja_kit.services.replay import CallbackReplayer, ReplayResult
+from mpesa_daraja_kit.services.replay import (
+    CallbackReplayer,
+    CallbackSweeper,
+    ReplayResult,
+    SweepResult,
+)
 from mpesa_daraja_kit.services.spool import (
     CallbackSpool,
     SpoolReplay,
@@ -53,7 +64,18 @@ from mpesa_daraja_kit.web.internal import build_internal_app
 from mpesa_daraja_kit.web.public import build_public_app
 from mpesa_daraja_kit.wire import C2BRegisterResponse
 
-__all__ = ["MpesaKit"]
+__all__ = ["MpesaKit", "Readiness"]
+
+log = get_logger("kit")
+
+
+@attrs.frozen
+class Readiness:
+    """Whether the kit can do all its work now, and if not, why (no secrets, no PII)."""
+
+    ready: bool
+    reasons: tuple[str, ...] = ()
+    """``"degraded: …"`` sentences, empty when ready."""
 
 
 class MpesaKit:
@@ -134,6 +156,16 @@ class MpesaKit:
             clock=clock,
         )
         self.replayer = CallbackReplayer(callbacks=self.callbacks, stk=self.stk, c2b=self.c2b)
+        self.sweeper = CallbackSweeper(
+            self.engine,
+            self.replayer,
+            self.callbacks,
+            after=self.settings.callback_sweep_after,
+            interval=self.settings.callback_sweep_interval,
+            clock=clock,
+        )
+        self._unreachable_since: datetime | None = None
+        self._schema_watch = BackgroundLoop("mpesa-kit-schema", self._watch_schema)
         self.spool = (
             SpoolService(
                 spool,
@@ -191,6 +223,20 @@ class MpesaKit:
         """Replay every stored callback with one of ``outcomes`` (default: FAILED), oldest first."""
         return await self.replayer.replay_failed(outcomes=outcomes)
 
+    async def sweep_callbacks(self) -> SweepResult:
+        """Apply again the stored callbacks whose processing was interrupted (see the sweeper)."""
+        return await self.sweeper.sweep()
+
+    def readiness(self) -> Readiness:
+        """Tell whether the kit is fully working; while degraded, say why."""
+        if self._unreachable_since is not None:
+            since = self._unreachable_since.isoformat(timespec="seconds")
+            return Readiness(
+                False,
+                (f"degraded: database unreachable since {since}; callbacks are spooled",),
+            )
+        return Readiness(True)
+
     async def replay_spool(self) -> SpoolReplay:
         """Store and apply the callbacks spooled while the database was unavailable."""
         if self.spool is None:
@@ -205,24 +251,66 @@ class MpesaKit:
     async def lifespan(self) -> AsyncIterator[None]:
         """Check the schema, start background work; on exit stop it and close connections.
 
+        When the database cannot be reached the kit starts degraded rather than
+        not at all (a worker restarted during an outage must keep answering
+        callbacks — into the spool): the schema is checked again in the
+        background until it can be, and :meth:`readiness` says so meanwhile.
+
         Raises:
-            SchemaOutOfDate: the database is behind the kit (names the command to run).
+            SchemaOutOfDate: the database is reachable and behind the kit (names the
+                command to run).
         """
-        await check_schema(self.engine)
+        try:
+            await check_schema(self.engine)
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            self._unreachable_since = self.clock()
+            log.error(
+                "database unreachable at start: serving degraded (callbacks are spooled) "
+                "until it returns",
+                extra={"error": type(exc).__name__},
+            )
+            self._schema_watch.start()
+        loops: list[Any] = [self.sweeper]
         if self.deliver_events:
             self.events.start()
         if self.settings.reconcile_enabled:
-            self.reconcile.start()
+            loops.append(self.reconcile)
         if self.spool is not None:
-            self.spool.start()
+            loops.append(self.spool)
+        for loop in loops:
+            loop.start()
         try:
             yield
         finally:
-            if self.spool is not None:
-                await self.spool.stop()
-            await self.reconcile.stop()
+            await self._schema_watch.stop()
+            for loop in reversed(loops):
+                await loop.stop()
             await self.events.stop()
             await self.aclose()
+
+    async def _watch_schema(self) -> None:
+        """Check the schema until the database answers (degraded start)."""
+        interval = min(5.0, self.settings.spool_replay_interval)
+        while self._unreachable_since is not None:
+            await asyncio.sleep(interval)
+            try:
+                await check_schema(self.engine)
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    continue
+                log.critical(
+                    "the database is back but its schema is not the kit's: %s",
+                    type(exc).__name__,
+                    exc_info=True,
+                )
+                continue
+            log.warning(
+                "database reachable again: no longer degraded",
+                extra={"since": self._unreachable_since.isoformat()},
+            )
+            self._unreachable_since = None
 
     async def aclose(self) -> None:
         """Close the Daraja client and, when the kit created it, the engine."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = [
     "TRANSIENT_RETRIES",
@@ -20,6 +21,7 @@ __all__ = [
     "is_unavailable_condition",
     "is_unique_violation",
     "supports_skip_locked",
+    "transaction",
     "transient_pause",
 ]
 
@@ -59,6 +61,19 @@ def _insert_ignore(dialect: str, table: sa.Table, conflict_columns: tuple[str, .
     """Return ``INSERT … ON CONFLICT (conflict_columns) DO NOTHING`` for ``table``."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    engine: AsyncEngine, conn: AsyncConnection | None = None
+) -> AsyncIterator[AsyncConnection]:
+    """Run a transaction on ``conn`` when given (no second pool check-out), else on a new one."""
+    if conn is None:
+        async with engine.begin() as own:
+            yield own
+        return
+    async with conn.begin():
+        yield conn
 
 
 def is_unique_violation(exc: IntegrityError) -> bool:
@@ -122,6 +137,7 @@ def _transient(orig: BaseException) -> bool:
         or "could not serialize" in text
         or (bool(args) and args[0] == 1305 and "savepoint" in text)
     )
+
 
 # "The database cannot take this now": connection failures, resource limits, a server
 # shutting down or read-only (a failover), a full disk. A body meeting one of these

@@ -43,6 +43,7 @@ from mpesa_daraja_kit.db.queries import (
     TRANSIENT_RETRIES,
     insert_ignore,
     is_transient_conflict,
+    transaction,
     transient_pause,
 )
 from mpesa_daraja_kit.enums import (
@@ -242,18 +243,44 @@ class C2BService:
     # -- confirmation ---------------------------------------------------------------
 
     async def handle_confirmation(self, incoming: IncomingCallback) -> CallbackOutcome:
-        """Keep the raw confirmation, then record it. Never raises for a bad body."""
+        """Keep the raw confirmation, then record it. Never raises once the body is kept.
+
+        The body is committed and applied on one pooled connection. Whatever stops
+        it being applied after it is safe (the database dropping, say) leaves it
+        ``RECEIVED`` for the sweep: Safaricom is told Accepted either way.
+        """
         with bind_correlation_id(incoming.correlation_id):
             try:
-                log_id = await self._callbacks.store(incoming)
+                async with self._callbacks.receive(incoming) as received:
+                    try:
+                        outcome = await self._apply(
+                            received.log_id, incoming.body, incoming.content_type, received.conn
+                        )
+                    except Exception:
+                        log.exception(
+                            "C2B confirmation kept but not applied; the sweep applies it",
+                            extra={"callback_log_id": received.log_id},
+                        )
+                        return CallbackOutcome.RECEIVED
             except CallbackSpooled:
                 return CallbackOutcome.RECEIVED  # applied when the spool is replayed
-            return await self.apply_confirmation(log_id, incoming.body, incoming.content_type)
+            # Delivered after the connection is back in the pool: an inline drain
+            # needs one of its own, and holding two at once can starve the pool.
+            await self._outbox.after_commit()
+            return outcome
 
     async def apply_confirmation(
         self, log_id: int, body: bytes, content_type: str | None = None
     ) -> CallbackOutcome:
         """Read and record a stored confirmation (also used to replay one)."""
+        outcome = await self._apply(log_id, body, content_type, None)
+        await self._outbox.after_commit()
+        return outcome
+
+    async def _apply(
+        self, log_id: int, body: bytes, content_type: str | None, conn: AsyncConnection | None
+    ) -> CallbackOutcome:
+        """Read and record a stored confirmation on ``conn`` (default: one from the pool)."""
         try:
             confirmation = read_confirmation(body, content_type)
         except PayloadError as exc:
@@ -261,19 +288,25 @@ class C2BService:
                 "C2B confirmation could not be read; kept for replay",
                 extra={"callback_log_id": log_id, "error_code": str(exc.code), "field": exc.field},
             )
-            await self._callbacks.mark(
-                log_id, CallbackOutcome.FAILED, error_code=str(exc.code), error_message=exc.message
-            )
+            async with transaction(self._engine, conn) as tx:
+                await self._callbacks.mark(
+                    log_id,
+                    CallbackOutcome.FAILED,
+                    conn=tx,
+                    error_code=str(exc.code),
+                    error_message=exc.message,
+                )
             return CallbackOutcome.FAILED
         receipt = confirmation.receipt_number
         account = await self._lookup(confirmation)
         try:
-            outcome = await self._record_retrying(log_id, confirmation, account)
+            outcome = await self._record_retrying(log_id, confirmation, account, conn)
         except IntegrityError as exc:
-            return await self._failed(log_id, receipt, exc, "conflicts with stored data")
+            return await self._failed(log_id, receipt, exc, "conflicts with stored data", conn)
         except Exception as exc:  # a bug must not lose the body: keep it for a replay
-            return await self._failed(log_id, receipt, exc, "could not be recorded")
-        await self._outbox.after_commit()
+            if is_database_unavailable(exc):
+                raise  # not the body's fault: it stays RECEIVED and the sweep retries it
+            return await self._failed(log_id, receipt, exc, "could not be recorded", conn)
         log.info(
             "C2B confirmation %s",
             "recorded" if outcome is CallbackOutcome.APPLIED else "already known",
@@ -282,13 +315,17 @@ class C2BService:
         return outcome
 
     async def _record_retrying(
-        self, log_id: int, confirmation: Confirmation, account: Account | None
+        self,
+        log_id: int,
+        confirmation: Confirmation,
+        account: Account | None,
+        conn: AsyncConnection | None,
     ) -> CallbackOutcome:
         # A confirmation and an STK callback for one receipt lock the same rows from
         # opposite ends; the database breaks such a deadlock by rolling one back.
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                return await self._record(log_id, confirmation, account)
+                return await self._record(log_id, confirmation, account, conn)
             except DBAPIError as exc:
                 if not (is_transient_conflict(exc) and attempt < TRANSIENT_RETRIES):
                     raise
@@ -296,20 +333,22 @@ class C2BService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _failed(
-        self, log_id: int, receipt: str, exc: Exception, what: str
+        self, log_id: int, receipt: str, exc: Exception, what: str, conn: AsyncConnection | None
     ) -> CallbackOutcome:
         log.exception(
             "C2B confirmation %s; kept for replay",
             what,
             extra={"callback_log_id": log_id, "receipt_number": receipt},
         )
-        await self._callbacks.mark(
-            log_id,
-            CallbackOutcome.FAILED,
-            reference=receipt,
-            error_code=str(ErrorCode.CALLBACK_FAILED),
-            error_message=f"{what}: {type(exc).__name__}: {exc}",
-        )
+        async with transaction(self._engine, conn) as tx:
+            await self._callbacks.mark(
+                log_id,
+                CallbackOutcome.FAILED,
+                conn=tx,
+                reference=receipt,
+                error_code=str(ErrorCode.CALLBACK_FAILED),
+                error_message=f"{what}: {type(exc).__name__}: {exc}",
+            )
         return CallbackOutcome.FAILED
 
     async def _lookup(self, confirmation: Confirmation) -> Account | None:
@@ -325,7 +364,7 @@ class C2BService:
             return None
 
     async def _record(
-        self, log_id: int, c: Confirmation, account: Account | None
+        self, log_id: int, c: Confirmation, account: Account | None, on: AsyncConnection | None
     ) -> CallbackOutcome:
         now = self._clock()
         receipt = c.receipt_number
@@ -342,7 +381,7 @@ class C2BService:
             "invoice_number": c.invoice_number,
             "third_party_trans_id": c.third_party_trans_id,
         }
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine, on) as conn:
             payment_id = uuid.uuid4()
             inserted = await insert_ignore(
                 conn,

@@ -9,7 +9,8 @@ parse stays ``FAILED`` with its reason until it is fixed and replayed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "CallbackRecord",
     "CallbackSpooled",
     "IncomingCallback",
+    "Received",
     "is_database_unavailable",
 ]
 
@@ -102,6 +104,15 @@ class CallbackRecord:
     processed_at: datetime | None
 
 
+@attrs.frozen
+class Received:
+    """A raw body committed to the callback log, and the connection it was committed on."""
+
+    log_id: int
+    conn: AsyncConnection
+    """Apply the body on this connection: one pool check-out per callback."""
+
+
 # Every callback runs these two: built once, executed with parameters (no per-call
 # statement construction or cache-key work).
 _INSERT = sa.insert(_T)
@@ -130,6 +141,27 @@ class CallbackLogService:
         self.spool = spool
         """A ``CallbackSpool`` for bodies that arrive while the database is unavailable."""
 
+    @contextlib.asynccontextmanager
+    async def receive(self, incoming: IncomingCallback) -> AsyncIterator[Received]:
+        """Commit the raw body on one checked-out connection and keep it for applying the body.
+
+        Under overload a second check-out could time out after the body is safe,
+        leaving it unapplied; holding the first one avoids that.
+
+        Raises:
+            CallbackSpooled: the database was unavailable (or no connection could be
+                had) and the body went to the spool instead.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                conn = await stack.enter_async_context(self._engine.connect())
+                async with conn.begin():
+                    log_id = await self._insert_on(conn, incoming)
+            except Exception as exc:
+                await self._spool_or_raise(incoming, exc)
+                raise
+            yield Received(log_id, conn)
+
     async def store(self, incoming: IncomingCallback, *, spool_on_failure: bool = True) -> int:
         """Commit the raw body and return its log id (before anything is parsed).
 
@@ -140,10 +172,15 @@ class CallbackLogService:
         try:
             return await self._insert(incoming)
         except Exception as exc:
-            # Whatever stopped the raw body reaching the database (an outage, a full
-            # pool, a bug), it must not be lost: Safaricom does not send it again.
-            if not (spool_on_failure and self.spool is not None):
-                raise
+            if spool_on_failure:
+                await self._spool_or_raise(incoming, exc)
+            raise
+
+    async def _spool_or_raise(self, incoming: IncomingCallback, exc: Exception) -> None:
+        """Spool a body the database did not take (raising CallbackSpooled); no spool: return."""
+        # Whatever stopped the raw body reaching the database (an outage, a full
+        # pool, a bug), it must not be lost: Safaricom does not send it again.
+        if self.spool is not None:
             path = await asyncio.to_thread(self.spool.append, incoming)
             log.error(
                 "callback could not be stored: spooled to disk for replay",
@@ -160,20 +197,23 @@ class CallbackLogService:
 
     async def _insert(self, incoming: IncomingCallback) -> int:
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                _INSERT,
-                {
-                    "kind": incoming.kind,
-                    "outcome": CallbackOutcome.RECEIVED,
-                    "raw_body": incoming.body,
-                    "content_type": (incoming.content_type or "")[:255] or None,
-                    "source_address": (incoming.source_address or "")[:64] or None,
-                    "correlation_id": (incoming.correlation_id or "")[:64] or None,
-                    "attempts": 0,
-                    "received_at": incoming.received_at or self._clock(),
-                },
-            )
-            log_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            return await self._insert_on(conn, incoming)
+
+    async def _insert_on(self, conn: AsyncConnection, incoming: IncomingCallback) -> int:
+        result = await conn.execute(
+            _INSERT,
+            {
+                "kind": incoming.kind,
+                "outcome": CallbackOutcome.RECEIVED,
+                "raw_body": incoming.body,
+                "content_type": (incoming.content_type or "")[:255] or None,
+                "source_address": (incoming.source_address or "")[:64] or None,
+                "correlation_id": (incoming.correlation_id or "")[:64] or None,
+                "attempts": 0,
+                "received_at": incoming.received_at or self._clock(),
+            },
+        )
+        log_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
         assert log_id is not None
         return int(log_id)
 

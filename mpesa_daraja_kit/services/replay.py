@@ -10,18 +10,25 @@ within seconds and the money has moved (or not) since.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 import attrs
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mpesa_daraja_kit.clock import Clock, utc_now
+from mpesa_daraja_kit.db.models import callback_log
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
-from mpesa_daraja_kit.errors import NotFound, ValidationError
+from mpesa_daraja_kit.errors import ErrorCode, NotFound, ValidationError
 from mpesa_daraja_kit.log import bind_correlation_id, get_logger
+from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, CallbackRecord
 from mpesa_daraja_kit.services.stk import StkService
 
-__all__ = ["REPLAYABLE", "CallbackReplayer", "ReplayResult"]
+__all__ = ["REPLAYABLE", "CallbackReplayer", "CallbackSweeper", "ReplayResult", "SweepResult"]
 
 log = get_logger("replay")
 
@@ -95,9 +102,17 @@ class CallbackReplayer:
         return _result(record, after, replayed=True)
 
     async def replay_failed(
-        self, *, outcomes: Sequence[CallbackOutcome] = (CallbackOutcome.FAILED,), limit: int = 1000
+        self,
+        *,
+        outcomes: Sequence[CallbackOutcome] = (CallbackOutcome.FAILED, CallbackOutcome.RECEIVED),
+        limit: int = 1000,
     ) -> list[ReplayResult]:
-        """Replay stored STK callbacks and confirmations in ``outcomes``, oldest first."""
+        """Replay stored STK callbacks and confirmations in ``outcomes``, oldest first.
+
+        The default takes the failed ones and those whose processing was
+        interrupted (still ``RECEIVED``); replaying one being applied right now
+        is harmless (it ends DUPLICATE).
+        """
         records = await self._callbacks.list(outcomes=list(outcomes), limit=limit)
         return [
             await self.replay(record.id, force=True)
@@ -117,3 +132,124 @@ def _result(before: CallbackRecord, after: CallbackRecord, *, replayed: bool) ->
         error_code=after.error_code,
         error_message=after.error_message,
     )
+
+
+_T = callback_log
+_SWEPT_KINDS = (
+    CallbackKind.STK_CALLBACK,
+    CallbackKind.C2B_CONFIRMATION,
+    CallbackKind.C2B_VALIDATION,
+)
+
+
+@attrs.frozen
+class SweepResult:
+    """What one sweep did."""
+
+    applied: int = 0
+    """Interrupted STK callbacks and confirmations applied again (whatever their outcome)."""
+    closed: int = 0
+    """Interrupted validations closed as FAILED ``callback_interrupted`` (answered already)."""
+
+
+class CallbackSweeper:
+    """Bring every stored body left ``RECEIVED`` (an interrupted apply) to a terminal outcome.
+
+    A body is committed before it is applied; a crash, a dropped connection or
+    a full pool between the two leaves it ``RECEIVED``. Rows older than
+    ``after`` are claimed one at a time by a conditional update (several
+    workers sweep one database without doing the same row twice at once) and
+    applied again through the replayer — idempotent, so one that was in fact
+    applied ends DUPLICATE. A validation has been answered and never creates a
+    payment: it is closed as FAILED ``callback_interrupted``.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        replayer: CallbackReplayer,
+        callbacks: CallbackLogService,
+        *,
+        after: float,
+        interval: float,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._engine = engine
+        self._replayer = replayer
+        self._callbacks = callbacks
+        self._after = timedelta(seconds=after)
+        self._interval = interval
+        self._clock = clock
+        self._loop = BackgroundLoop("mpesa-kit-sweep", self._run)
+
+    async def sweep(self, *, limit: int = 200) -> SweepResult:
+        """Apply (or close) the interrupted bodies older than ``after``, oldest first."""
+        cutoff = self._clock() - self._after
+        started = sa.func.coalesce(_T.c.processed_at, _T.c.received_at)
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(_T.c.id, _T.c.kind)
+                    .where(
+                        _T.c.outcome == CallbackOutcome.RECEIVED,
+                        _T.c.kind.in_(_SWEPT_KINDS),
+                        started < cutoff,
+                    )
+                    .order_by(_T.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        applied = closed = 0
+        for row in rows:
+            if not await self._claim(row.id, cutoff):
+                continue  # another worker took it
+            if row.kind is CallbackKind.C2B_VALIDATION:
+                await self._callbacks.mark(
+                    row.id,
+                    CallbackOutcome.FAILED,
+                    error_code=str(ErrorCode.CALLBACK_INTERRUPTED),
+                    error_message="answered, but its outcome was not recorded (interrupted)",
+                )
+                closed += 1
+                continue
+            await self._replayer.replay(row.id)
+            applied += 1
+        if applied or closed:
+            log.info("interrupted callbacks swept", extra={"applied": applied, "closed": closed})
+        return SweepResult(applied, closed)
+
+    async def _claim(self, log_id: int, cutoff: object) -> bool:
+        """Take one row for this sweep: its start time moves to now (a lease of ``after``)."""
+        started = sa.func.coalesce(_T.c.processed_at, _T.c.received_at)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(_T)
+                .where(
+                    _T.c.id == log_id,
+                    _T.c.outcome == CallbackOutcome.RECEIVED,
+                    started < cutoff,
+                )
+                .values(processed_at=self._clock())
+            )
+        return bool(result.rowcount == 1)
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the background sweep runs."""
+        return self._loop.running
+
+    def start(self) -> None:
+        """Start sweeping in the background (``MpesaKit.lifespan`` does)."""
+        self._loop.start()
+
+    async def stop(self) -> None:
+        """Stop the background sweep."""
+        await self._loop.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("callback sweep failed; retrying", exc_info=True)
+            await asyncio.sleep(self._interval)

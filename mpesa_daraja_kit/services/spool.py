@@ -9,6 +9,13 @@ its Accepted. When the database is back the spool is replayed (automatically by
 ``MpesaKit.lifespan``'s loop, or by ``mpesa-kit callbacks replay-spool``): each
 body is stored in the callback log, its file removed, and then applied exactly
 as a live callback, so nothing is applied twice.
+
+Several workers may share one spool folder (the default). A worker takes a file
+by renaming it into its own claim folder (``.claims/<pid>-<token>/``, atomic on
+one file system): the rename succeeds for exactly one worker. Each worker
+holds an exclusive ``flock`` on its claim folder's lock file while it lives;
+a folder whose lock can be taken belonged to a worker that died (even by
+``kill -9``), and its files are moved back for the others.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -53,6 +61,9 @@ class CallbackSpool:
     def __init__(self, directory: str | os.PathLike[str], *, clock: Clock = utc_now) -> None:
         self.directory = Path(directory)
         self._clock = clock
+        self._claims: Path | None = None
+        self._claims_pid = 0
+        self._lock_fd: int | None = None
 
     def append(self, incoming: IncomingCallback) -> Path:
         """Write ``incoming`` durably and return its file."""
@@ -105,13 +116,74 @@ class CallbackSpool:
         """Delete a replayed file (durably)."""
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        _fsync_dir(self.directory)
+        _fsync_dir(path.parent)
 
     def quarantine(self, path: Path) -> Path:
         """Set aside a file that cannot be read (``*.bad``), so it never blocks the rest."""
-        target = path.with_suffix(".bad")
+        target = (self.directory / path.name).with_suffix(".bad")
         os.replace(path, target)
         return target
+
+    # -- claims: several workers, one folder -------------------------------------------
+
+    def claim(self, path: Path) -> Path | None:
+        """Move ``path`` into this process's claim folder; None when another worker took it."""
+        target = self._claim_dir() / path.name
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    def release(self, claimed: Path) -> None:
+        """Put a claimed file back for a later round (the database is still down)."""
+        os.rename(claimed, self.directory / claimed.name)
+
+    def claimed(self) -> list[Path]:
+        """Return the files this process holds, oldest first."""
+        if self._claims is None or not self._claims.is_dir():
+            return []
+        return sorted(self._claims.glob("*.json"))
+
+    def recover_abandoned(self) -> int:
+        """Move back the files claimed by workers that died; return how many."""
+        root = self.directory / ".claims"
+        if not root.is_dir():
+            return 0
+        recovered = 0
+        for folder in root.iterdir():
+            if folder == self._claims or not folder.is_dir():
+                continue
+            lock = folder / ".lock"
+            try:
+                fd = os.open(lock, os.O_RDWR)
+            except FileNotFoundError:
+                continue  # being created, or already recovered
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its worker is alive
+                for file in sorted(folder.glob("*.json")):
+                    os.rename(file, self.directory / file.name)
+                    recovered += 1
+                os.unlink(lock)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            finally:
+                os.close(fd)
+        if recovered:
+            _fsync_dir(self.directory)
+        return recovered
+
+    def _claim_dir(self) -> Path:
+        if self._claims is None or self._claims_pid != os.getpid():
+            folder = self.directory / ".claims" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives
+            self._claims, self._claims_pid, self._lock_fd = folder, os.getpid(), fd
+        return self._claims
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -155,11 +227,24 @@ class SpoolService:
         """Store and apply every spooled callback; stop early while the database is down."""
         stored = quarantined = 0
         async with self._lock:
-            for path in await asyncio.to_thread(self.spool.entries):
+            await asyncio.to_thread(self.spool.recover_abandoned)
+            # Files this worker claimed in an earlier round that ended early come first.
+            pending = [
+                *await asyncio.to_thread(self.spool.claimed),
+                *await asyncio.to_thread(self.spool.entries),
+            ]
+            for path in pending:
+                claimed = (
+                    path
+                    if path.parent != self.spool.directory
+                    else await asyncio.to_thread(self.spool.claim, path)
+                )
+                if claimed is None:
+                    continue  # another worker has it
                 try:
-                    incoming = await asyncio.to_thread(self.spool.load, path)
+                    incoming = await asyncio.to_thread(self.spool.load, claimed)
                 except (ValueError, KeyError, OSError):
-                    await asyncio.to_thread(self.spool.quarantine, path)
+                    await asyncio.to_thread(self.spool.quarantine, claimed)
                     log.error("unreadable spool file set aside", extra={"file": path.name})
                     quarantined += 1
                     continue
@@ -167,10 +252,11 @@ class SpoolService:
                     log_id = await self._callbacks.store(incoming, spool_on_failure=False)
                 except Exception as exc:
                     if is_database_unavailable(exc):
+                        await asyncio.to_thread(self.spool.release, claimed)
                         break  # still down: try again on the next round
                     # Not an outage: set the file aside (kept on disk, logged) rather
                     # than let it block every callback spooled after it.
-                    await asyncio.to_thread(self.spool.quarantine, path)
+                    await asyncio.to_thread(self.spool.quarantine, claimed)
                     log.error(
                         "spooled callback could not be stored; set aside as *.bad",
                         extra={"file": path.name, "error": type(exc).__name__},
@@ -178,7 +264,7 @@ class SpoolService:
                     quarantined += 1
                     continue
                 # The raw body is in the database now: the file has done its job.
-                await asyncio.to_thread(self.spool.remove, path)
+                await asyncio.to_thread(self.spool.remove, claimed)
                 stored += 1
                 await self._apply(log_id, incoming)
         remaining = len(await asyncio.to_thread(self.spool.entries))
@@ -223,7 +309,8 @@ class SpoolService:
     async def _run(self) -> None:
         while True:
             try:
-                if await asyncio.to_thread(self.spool.entries):
+                # Also with no file of its own: a dead worker's claims are recovered here.
+                if self.spool.directory.is_dir():
                     await self.replay()
             except Exception:
                 log.exception("spool replay failed; retrying")

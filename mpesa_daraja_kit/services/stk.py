@@ -78,6 +78,7 @@ from mpesa_daraja_kit.services.callbacks import (
     CallbackLogService,
     CallbackSpooled,
     IncomingCallback,
+    is_database_unavailable,
 )
 from mpesa_daraja_kit.services.linking import RECEIPT, Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
@@ -415,7 +416,15 @@ class StkService:
                 log_id = await self._callbacks.store(incoming)
             except CallbackSpooled:
                 return CallbackOutcome.RECEIVED
-            return await self.apply_callback(log_id, incoming.body)
+            try:
+                return await self.apply_callback(log_id, incoming.body)
+            except Exception:
+                # The body is safe: Safaricom is told Accepted, the sweep applies it.
+                log.exception(
+                    "STK callback kept but not applied; the sweep applies it",
+                    extra={"callback_log_id": log_id},
+                )
+                return CallbackOutcome.RECEIVED
 
     async def apply_callback(self, log_id: int, body: bytes) -> CallbackOutcome:
         """Parse and apply a stored callback (also used to replay one)."""
@@ -438,6 +447,8 @@ class StkService:
                 # The request was stored between our look-up and our mark: apply it now.
                 outcome = await self._verified_apply(log_id, callback)
         except Exception as exc:  # verification or a lost connection: keep it for a replay
+            if is_database_unavailable(exc):
+                raise  # not the body's fault: it stays RECEIVED and the sweep retries it
             log.exception(
                 "STK callback could not be applied; kept for replay",
                 extra={"callback_log_id": log_id},

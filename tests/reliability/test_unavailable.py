@@ -1,4 +1,4 @@
-""""The database cannot take this now" is unavailability, not bad data: spooled bodies wait.
+""" "The database cannot take this now" is unavailability, not bad data: spooled bodies wait.
 
 PostgreSQL's "too many connections", a read-only server after a failover and
 MariaDB's connection limits reach SQLAlchemy as plain ``DBAPIError``s. Each is
@@ -43,7 +43,7 @@ def server_backend(backend: str) -> str:
 
 
 @pytest.fixture
-async def limited_url(db_url: str, engine: AsyncEngine, server_backend: str) -> AsyncIterator[str]:
+async def limited_url(db_url: str, engine: AsyncEngine, server_backend: str) -> str:
     """A URL whose user the server turns away: no connections left for it."""
     url = make_url(db_url)
     async with engine.begin() as conn:
@@ -59,7 +59,7 @@ async def limited_url(db_url: str, engine: AsyncEngine, server_backend: str) -> 
                 )
             )
             await conn.execute(sa.text(f"GRANT ALL ON {url.database}.* TO '{ROLE}'@'%'"))
-    yield url.set(username=ROLE, password=None).render_as_string(hide_password=False)
+    return url.set(username=ROLE, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -76,9 +76,7 @@ async def held(limited_url: str, server_backend: str) -> AsyncIterator[None]:
 
 def _spooled(tmp_path: Path) -> CallbackSpool:
     spool = CallbackSpool(tmp_path / "spool")
-    spool.append(
-        IncomingCallback(kind=CallbackKind.C2B_CONFIRMATION, body=confirmation(1))
-    )
+    spool.append(IncomingCallback(kind=CallbackKind.C2B_CONFIRMATION, body=confirmation(1)))
     return spool
 
 
