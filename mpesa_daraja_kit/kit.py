@@ -105,7 +105,14 @@ class MpesaKit:
             token_cache=token_cache if token_cache is not None else DatabaseTokenCache(self.engine),
             clock=clock,
         )
-        self.events = EventOutbox(self.engine, self.pm, clock=clock, deliver_inline=deliver_events)
+        self.events = EventOutbox(
+            self.engine,
+            self.pm,
+            clock=clock,
+            deliver_inline=deliver_events,
+            hook_timeout=self.settings.event_hook_timeout,
+            max_attempts=self.settings.event_max_attempts,
+        )
         spool = (
             CallbackSpool(self.settings.spool_dir or default_spool_dir(), clock=clock)
             if self.settings.spool_enabled
