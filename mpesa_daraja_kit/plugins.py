@@ -90,23 +90,25 @@ class HookTimeout(TimeoutError):
     """An event hook did not return within its time limit and was abandoned."""
 
 
-async def notify(pm: pluggy.PluginManager, event: Event, *, timeout: float | None = None) -> None:
+async def notify(
+    pm: pluggy.PluginManager, event: Event, *, hook_timeout: float | None = None
+) -> None:
     """Call every implementation of the event's hook (awaiting ``async def`` ones).
 
-    With a ``timeout`` each implementation gets that many seconds: an ``async def``
+    With a ``hook_timeout`` each implementation gets that many seconds: an ``async def``
     hook is cancelled after it; a plain ``def`` hook runs in a thread of its own (so
     that a blocking call cannot stall the event loop) and is abandoned after it — the
     thread cannot be killed and finishes on its own. Either raises :class:`HookTimeout`.
     """
     for impl in _implementations(pm, event.hook):
         args = [{"event": event}[name] for name in impl.argnames]
-        if timeout is None:
+        if hook_timeout is None:
             result = impl.function(*args)
             if inspect.isawaitable(result):
                 await result
             continue
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(hook_timeout):
                 if inspect.iscoroutinefunction(impl.function):
                     result = impl.function(*args)
                 else:
@@ -116,7 +118,7 @@ async def notify(pm: pluggy.PluginManager, event: Event, *, timeout: float | Non
         except TimeoutError:
             name = pm.get_name(impl.plugin) or type(impl.plugin).__name__
             raise HookTimeout(
-                f"hook {event.hook} of plugin {name} timed out after {timeout:g} s"
+                f"hook {event.hook} of plugin {name} timed out after {hook_timeout:g} s"
             ) from None
 
 
@@ -141,7 +143,7 @@ def _in_thread(function: Callable[..., Any], args: list[Any]) -> asyncio.Future[
     def run() -> None:
         try:
             result, error = context.run(function, *args), None
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:  # handed to the awaiting task
             result, error = None, exc
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(settle, result, error)

@@ -194,7 +194,7 @@ class EventOutbox:
         """Run the hooks for one event; on failure record it for a later retry."""
         try:
             event = event_from_payload(row.event_type, row.payload)
-            await notify(self._pm, event, timeout=self._hook_timeout)
+            await notify(self._pm, event, hook_timeout=self._hook_timeout)
         except Exception as exc:
             await self._record_failure(row, exc)
             return False
