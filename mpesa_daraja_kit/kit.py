@@ -29,7 +29,7 @@ from mpesa_daraja_kit.db.engine import create_kit_engine
 from mpesa_daraja_kit.db.migrate import check_schema, migrate
 from mpesa_daraja_kit.enums import CallbackOutcome
 from mpesa_daraja_kit.errors import ConfigError
-from mpesa_daraja_kit.log import configure_logging
+from mpesa_daraja_kit.log import configure_logging, register_secret
 from mpesa_daraja_kit.plugins import make_plugin_manager
 from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService
@@ -85,6 +85,7 @@ class MpesaKit:
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         configure_logging(log_pii=self.settings.log_pii)
+        register_secret(self.settings.callback_path_secret)
         if (database_url is None) == (engine is None):
             raise ConfigError("MpesaKit needs exactly one of database_url= or engine=")
         if self.settings.stk_enabled and not self.settings.stk_callback_url:

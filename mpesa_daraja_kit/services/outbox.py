@@ -34,6 +34,7 @@ from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
 from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked
 from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
+from mpesa_daraja_kit.log import describe_error
 from mpesa_daraja_kit.plugins import notify
 from mpesa_daraja_kit.services.background import BackgroundLoop
 
@@ -224,7 +225,7 @@ class EventOutbox:
                 .values(
                     status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
                     attempts=attempts,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                    last_error=describe_error(exc)[:2000],
                     next_attempt_at=self._clock() + timedelta(seconds=delay),
                     locked_until=None,
                 )
