@@ -53,6 +53,7 @@ __all__ = [
     "PHONE_KEYS",
     "JsonFormatter",
     "KitLogFilter",
+    "SecretFilter",
     "bind_correlation_id",
     "configure_logging",
     "correlation_id_var",
