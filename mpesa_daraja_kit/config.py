@@ -211,6 +211,17 @@ class Settings:
     statement_max_bytes: int = _setting(
         50 * 1024 * 1024, "STATEMENT_MAX_BYTES", "Largest statement file accepted."
     )
+    # -- event delivery (docs/events.md) ----------------------------------------------
+    event_hook_timeout: float = _setting(
+        30.0,
+        "EVENT_HOOK_TIMEOUT",
+        "Seconds one event hook call may take before it is abandoned (a failed attempt).",
+    )
+    event_max_attempts: int = _setting(
+        10,
+        "EVENT_MAX_ATTEMPTS",
+        "Failed deliveries of an event before it becomes a dead letter (`DEAD`).",
+    )
     # -- reconciliation (docs/reconciliation.md) ------------------------------------
     reconcile_enabled: bool = _setting(
         True,
@@ -534,6 +545,8 @@ def _validate(s: Settings) -> None:
         "expected seconds between 0 and 8 (Daraja waits about 8 s)",
     )
     _check(s.stk_duplicate_window >= 0, "stk_duplicate_window", "expected seconds ≥ 0")
+    _check(s.event_hook_timeout > 0, "event_hook_timeout", "expected a positive number of seconds")
+    _check(s.event_max_attempts >= 1, "event_max_attempts", "expected a count ≥ 1")
     _check(s.statement_max_bytes > 0, "statement_max_bytes", "expected a positive byte count")
     for name in ("spool_replay_interval", "callback_sweep_after", "callback_sweep_interval"):
         _check(getattr(s, name) > 0, name, "expected a positive number of seconds")

@@ -34,7 +34,7 @@ from mpesa_daraja_kit.db.engine import create_kit_engine
 from mpesa_daraja_kit.db.migrate import check_schema, migrate
 from mpesa_daraja_kit.enums import CallbackOutcome
 from mpesa_daraja_kit.errors import ConfigError
-from mpesa_daraja_kit.log import configure_logging, get_logger
+from mpesa_daraja_kit.log import configure_logging, get_logger, register_secret
 from mpesa_daraja_kit.plugins import make_plugin_manager
 from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.c2b import C2BService
@@ -107,6 +107,7 @@ class MpesaKit:
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         configure_logging(log_pii=self.settings.log_pii)
+        register_secret(self.settings.callback_path_secret)
         if (database_url is None) == (engine is None):
             raise ConfigError("MpesaKit needs exactly one of database_url= or engine=")
         if self.settings.stk_enabled and not self.settings.stk_callback_url:
@@ -127,7 +128,14 @@ class MpesaKit:
             token_cache=token_cache if token_cache is not None else DatabaseTokenCache(self.engine),
             clock=clock,
         )
-        self.events = EventOutbox(self.engine, self.pm, clock=clock, deliver_inline=deliver_events)
+        self.events = EventOutbox(
+            self.engine,
+            self.pm,
+            clock=clock,
+            deliver_inline=deliver_events,
+            hook_timeout=self.settings.event_hook_timeout,
+            max_attempts=self.settings.event_max_attempts,
+        )
         spool = (
             CallbackSpool(self.settings.spool_dir or default_spool_dir(), clock=clock)
             if self.settings.spool_enabled

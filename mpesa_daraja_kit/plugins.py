@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import inspect
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
@@ -15,6 +19,7 @@ from mpesa_daraja_kit.hookspecs import PROJECT_NAME, hookimpl
 
 __all__ = [
     "DefaultC2BValidation",
+    "HookTimeout",
     "ask",
     "has_host_implementation",
     "make_plugin_manager",
@@ -81,9 +86,67 @@ async def ask(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Any:
     return None
 
 
-async def notify(pm: pluggy.PluginManager, event: Event) -> None:
-    """Call every implementation of the event's hook (awaiting ``async def`` ones)."""
+class HookTimeout(TimeoutError):
+    """An event hook did not return within its time limit and was abandoned."""
+
+
+async def notify(
+    pm: pluggy.PluginManager, event: Event, *, hook_timeout: float | None = None
+) -> None:
+    """Call every implementation of the event's hook (awaiting ``async def`` ones).
+
+    With a ``hook_timeout`` each implementation gets that many seconds: an ``async def``
+    hook is cancelled after it; a plain ``def`` hook runs in a thread of its own (so
+    that a blocking call cannot stall the event loop) and is abandoned after it — the
+    thread cannot be killed and finishes on its own. Either raises :class:`HookTimeout`.
+    """
     for impl in _implementations(pm, event.hook):
-        result = impl.function(*[{"event": event}[name] for name in impl.argnames])
-        if inspect.isawaitable(result):
-            await result
+        args = [{"event": event}[name] for name in impl.argnames]
+        if hook_timeout is None:
+            result = impl.function(*args)
+            if inspect.isawaitable(result):
+                await result
+            continue
+        try:
+            async with asyncio.timeout(hook_timeout):
+                if inspect.iscoroutinefunction(impl.function):
+                    result = impl.function(*args)
+                else:
+                    result = await _in_thread(impl.function, args)
+                if inspect.isawaitable(result):
+                    await result
+        except TimeoutError:
+            name = pm.get_name(impl.plugin) or type(impl.plugin).__name__
+            raise HookTimeout(
+                f"hook {event.hook} of plugin {name} timed out after {hook_timeout:g} s"
+            ) from None
+
+
+def _in_thread(function: Callable[..., Any], args: list[Any]) -> asyncio.Future[Any]:
+    """Run ``function(*args)`` in a new daemon thread; its result arrives in a future.
+
+    Not a thread pool: a hook abandoned after its timeout keeps its thread busy,
+    and must not take a pool worker away from the next hook.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # abandoned after its timeout
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = context.run(function, *args), None
+        except BaseException as exc:  # handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="mpesa-kit-hook", daemon=True).start()
+    return future

@@ -57,9 +57,10 @@ log = logging.getLogger("sample_host")
 
 def make_engine(url: str) -> AsyncEngine:
     """Return the host's engine (SQLite: WAL and a busy timeout, so callbacks wait their turn)."""
+    # hide_parameters: a database error must not carry names and phone numbers into logs.
     if make_url(url).get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -35,6 +35,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("daraja", "daraja"),
     ("simulator", "simulator"),
     ("callbacks", "callbacks"),
+    ("events", "events"),
     ("statements", "statements"),
     ("reconcile", "reconcile"),
 ]

@@ -69,6 +69,7 @@ class OutboxStatus(StrEnum):
 
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"
+    DEAD = "DEAD"  # failed max_attempts times; waits for redeliver
 
 
 class Base(DeclarativeBase):

@@ -55,7 +55,7 @@ from mpesa_daraja_kit.enums import (
 )
 from mpesa_daraja_kit.errors import ErrorCode, PayloadError
 from mpesa_daraja_kit.events import Account, C2BDecision, PaymentRecorded, PaymentUnmatched
-from mpesa_daraja_kit.log import bind_correlation_id, get_logger
+from mpesa_daraja_kit.log import bind_correlation_id, describe_error, get_logger
 from mpesa_daraja_kit.phone import MsisdnKind, classify_msisdn, matching_hash, normalize_msisdn
 from mpesa_daraja_kit.plugins import ask
 from mpesa_daraja_kit.reference import account_key, normalize_account_reference, receipt_problem
@@ -347,7 +347,7 @@ class C2BService:
                 conn=tx,
                 reference=receipt,
                 error_code=str(ErrorCode.CALLBACK_FAILED),
-                error_message=f"{what}: {type(exc).__name__}: {exc}",
+                error_message=f"{what}: {describe_error(exc)}",
             )
         return CallbackOutcome.FAILED
 

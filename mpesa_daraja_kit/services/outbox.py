@@ -4,8 +4,12 @@
 ``dedupe_key`` makes "the same change twice" one event). After commit the
 kit's background dispatcher is woken — or, when no dispatcher runs (a script
 using the services directly), the outbox is drained inline. A hook that
-raises leaves the event pending with the error recorded, to be tried again
-with capped exponential backoff; a delivered event is never delivered again.
+raises, or takes longer than ``hook_timeout`` (it is then abandoned, see
+:func:`~mpesa_daraja_kit.plugins.notify`), leaves the event pending with the
+error recorded, to be tried again with capped exponential backoff; after
+``max_attempts`` failed attempts the event is ``DEAD`` (a dead letter) until
+:meth:`EventOutbox.redeliver` makes it pending again. A delivered event is
+never delivered again.
 Several workers may drain one database: an event is claimed with a lease by
 a conditional update, so one worker delivers it at a time.
 """
@@ -17,7 +21,8 @@ import contextlib
 import logging
 import random
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -29,10 +34,11 @@ from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
 from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked
 from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
+from mpesa_daraja_kit.log import describe_error
 from mpesa_daraja_kit.plugins import notify
 from mpesa_daraja_kit.services.background import BackgroundLoop
 
-__all__ = ["DrainResult", "EventOutbox"]
+__all__ = ["DeadLetter", "DrainResult", "EventOutbox"]
 
 log = logging.getLogger("mpesa_daraja_kit.events")
 _T = event_outbox
@@ -48,6 +54,19 @@ class DrainResult:
     failed: int = 0
 
 
+@attrs.frozen
+class DeadLetter:
+    """An event whose hooks failed ``max_attempts`` times; it waits for :meth:`redeliver`."""
+
+    id: str
+    event_type: str
+    dedupe_key: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    payload: dict[str, Any]
+
+
 class EventOutbox:
     """Write events transactionally and deliver them to the event hooks."""
 
@@ -61,6 +80,8 @@ class EventOutbox:
         max_backoff_seconds: float = 900.0,
         poll_interval: float = 2.0,
         deliver_inline: bool = True,
+        hook_timeout: float | None = 30.0,
+        max_attempts: int = 10,
     ) -> None:
         self._engine = engine
         self._pm = pm
@@ -69,6 +90,8 @@ class EventOutbox:
         self._max_backoff = max_backoff_seconds
         self._poll_interval = poll_interval
         self._deliver_inline = deliver_inline
+        self._hook_timeout = hook_timeout
+        self._max_attempts = max_attempts
         self._wakeup: asyncio.Event | None = None
         self._loop = BackgroundLoop("mpesa-kit-outbox", self._run)
         self._drain_lock = asyncio.Lock()
@@ -172,27 +195,41 @@ class EventOutbox:
         """Run the hooks for one event; on failure record it for a later retry."""
         try:
             event = event_from_payload(row.event_type, row.payload)
-            await notify(self._pm, event)
+            await notify(self._pm, event, hook_timeout=self._hook_timeout)
         except Exception as exc:
-            attempts = row.attempts + 1
-            delay = min(self._max_backoff, 2.0**attempts) * random.uniform(0.5, 1.0)
-            log.exception(
-                "event hook failed; will retry",
-                extra={"event_id": str(row.id), "event_type": row.event_type, "attempts": attempts},
-            )
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    sa.update(_T)
-                    .where(_T.c.id == row.id)
-                    .values(
-                        attempts=attempts,
-                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                        next_attempt_at=self._clock() + timedelta(seconds=delay),
-                        locked_until=None,
-                    )
-                )
+            await self._record_failure(row, exc)
             return False
         return True
+
+    async def _record_failure(self, row: Any, exc: Exception) -> None:
+        """Back the event off for a later retry — or, after ``max_attempts``, make it DEAD."""
+        attempts = row.attempts + 1
+        dead = attempts >= self._max_attempts
+        delay = min(self._max_backoff, 2.0**attempts) * random.uniform(0.5, 1.0)
+        extra = {"event_id": str(row.id), "event_type": row.event_type, "attempts": attempts}
+        if dead:
+            log.error(
+                "event hook failed %d times; the event is a dead letter "
+                "(mpesa-kit events redeliver %s)",
+                attempts,
+                row.id,
+                exc_info=exc,
+                extra=extra,
+            )
+        else:
+            log.warning("event hook failed; will retry", exc_info=exc, extra=extra)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(_T)
+                .where(_T.c.id == row.id)
+                .values(
+                    status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+                    attempts=attempts,
+                    last_error=describe_error(exc)[:2000],
+                    next_attempt_at=self._clock() + timedelta(seconds=delay),
+                    locked_until=None,
+                )
+            )
 
     async def _release(self, ids: list[Any]) -> None:
         """Give back leased events that were not delivered (they are due again at once)."""
@@ -227,6 +264,61 @@ class EventOutbox:
             )
         return int(count or 0)
 
+    # -- dead letters ---------------------------------------------------------------
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Return the dead events, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(_T)
+                    .where(_T.c.status == OutboxStatus.DEAD)
+                    .order_by(_T.c.created_at, _T.c.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            DeadLetter(
+                id=str(row.id),
+                event_type=row.event_type,
+                dedupe_key=row.dedupe_key,
+                attempts=row.attempts,
+                last_error=row.last_error,
+                created_at=row.created_at,
+                payload=row.payload,
+            )
+            for row in rows
+        ]
+
+    async def redeliver(self, ids: Iterable[str | uuid.UUID] | None = None) -> int:
+        """Make dead events pending again with no attempts (``ids``, or every dead one).
+
+        Returns how many were dead; an id that is not a dead event is skipped. The
+        events are delivered by the next drain (after commit when inline).
+        """
+        dead = _T.c.status == OutboxStatus.DEAD
+        if ids is not None:
+            wanted = [_as_uuid(i) for i in ids]
+            if not wanted:
+                return 0
+            dead = dead & _T.c.id.in_(wanted)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(_T)
+                .where(dead)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=self._clock(),
+                    locked_until=None,
+                )
+            )
+        count = int(result.rowcount or 0)
+        if count:
+            log.info("dead events made pending again", extra={"events": count})
+            await self.after_commit()
+        return count
+
     # -- the background dispatcher -------------------------------------------------
 
     @property
@@ -256,3 +348,13 @@ class EventOutbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), self._poll_interval)
             wakeup.clear()
+
+
+def _as_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
+    """Return ``value`` as a UUID, or None when it is not one (it matches no event)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

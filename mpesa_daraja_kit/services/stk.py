@@ -69,7 +69,7 @@ from mpesa_daraja_kit.errors import (
     ValidationError,
 )
 from mpesa_daraja_kit.events import PaymentLinked, PaymentRecorded, StkPushUpdated
-from mpesa_daraja_kit.log import bind_correlation_id, get_logger
+from mpesa_daraja_kit.log import bind_correlation_id, describe_error, get_logger
 from mpesa_daraja_kit.money import parse_amount, whole_shillings
 from mpesa_daraja_kit.phone import hash_msisdn, mask_msisdn, normalize_msisdn
 from mpesa_daraja_kit.reference import account_key, validate_stk_account_reference
@@ -351,7 +351,7 @@ class StkService:
                 raise
             return await self._outcome_unknown(request_id, exc)
         except Exception as exc:
-            await self._fail(request_id, "kit_error", f"{type(exc).__name__}: {exc}")
+            await self._fail(request_id, "kit_error", describe_error(exc))
             raise
         response = result.response
         if not response.accepted:
