@@ -61,9 +61,7 @@ def list_events(url: str | None, dead: bool, limit: int, show_pii: bool) -> None
             await kit.aclose()
 
     letters = asyncio.run(run())
-    click.echo(
-        json.dumps([render_dead_letter(d, show_pii=show_pii) for d in letters], indent=2)
-    )
+    click.echo(json.dumps([render_dead_letter(d, show_pii=show_pii) for d in letters], indent=2))
 
 
 @events.command()

@@ -629,14 +629,18 @@ class StkService:
             values["transaction_date"] = settlement.transaction_date
         if settlement.verified:
             values["verified_at"] = now
-        result = await conn.execute(
-            sa.update(REQUESTS)
-            .where(REQUESTS.c.id == row.id, REQUESTS.c.status.in_(allowed))
-            .values(**values)
-        )
+        unpaid = status is not StkPushStatus.COMPLETED
+        where = [REQUESTS.c.id == row.id, REQUESTS.c.status.in_(allowed)]
+        if unpaid:
+            # Linked to money received means paid: never expired, failed or cancelled.
+            # The database decides, so a link committed meanwhile is not overwritten.
+            where.append(REQUESTS.c.linked_transaction_id.is_(None))
+        result = await conn.execute(sa.update(REQUESTS).where(*where).values(**values))
         if result.rowcount != 1:
             if status is StkPushStatus.COMPLETED and settlement.receipt_number:
                 return await self._late_receipt(conn, row, settlement)
+            if unpaid:
+                return await self._paid_by_link(conn, row, settlement)
             return False
         await self._outbox.add(
             conn,
@@ -659,6 +663,63 @@ class StkService:
         if status is StkPushStatus.COMPLETED and settlement.receipt_number:
             fresh = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == row.id))).one()
             await self._record_payment(conn, fresh, settlement)
+        return True
+
+    async def _paid_by_link(self, conn: AsyncConnection, row: Any, settlement: Settlement) -> bool:
+        """Complete a PENDING prompt linked to money received, whatever Daraja or the deadline say.
+
+        Its ``receipt_number`` stays empty (a heuristic link is evidence, not
+        proof; the receipt column is what a later callback is checked against);
+        the linked receipt is in ``linked_transaction_id`` and in the event.
+        """
+        now = self._clock()
+        fresh = (
+            await conn.execute(
+                sa.select(REQUESTS).where(
+                    REQUESTS.c.id == row.id,
+                    REQUESTS.c.status == StkPushStatus.PENDING,
+                    REQUESTS.c.linked_transaction_id.is_not(None),
+                )
+            )
+        ).first()
+        if fresh is None:
+            return False
+        desc = (
+            f"paid: linked to {fresh.linked_transaction_id}; "
+            f"Daraja/kit said {settlement.status.value}: {settlement.result_desc}"
+        )
+        result = await conn.execute(
+            sa.update(REQUESTS)
+            .where(REQUESTS.c.id == row.id, REQUESTS.c.status == StkPushStatus.PENDING)
+            .values(
+                status=StkPushStatus.COMPLETED,
+                result_code=settlement.result_code[:20],
+                result_desc=desc[:500],
+                completed_at=now,
+                active_phone=None,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            return False
+        await self._outbox.add(
+            conn,
+            StkPushUpdated(
+                occurred_at=self._clock(),
+                stk_push_request_id=str(row.id),
+                status=StkPushStatus.COMPLETED.value,
+                previous_status=StkPushStatus.PENDING.value,
+                checkout_request_id=fresh.checkout_request_id,
+                account_reference=fresh.account_reference,
+                host_account_id=fresh.host_account_id,
+                amount=fresh.amount,
+                result_code=settlement.result_code,
+                result_desc=desc,
+                receipt_number=fresh.linked_transaction_id,
+                phone_hash=fresh.phone_hash,
+            ),
+            dedupe_key=f"stk_push_updated:{row.id}:{StkPushStatus.COMPLETED.value}",
+        )
         return True
 
     async def _late_receipt(self, conn: AsyncConnection, row: Any, settlement: Settlement) -> bool:

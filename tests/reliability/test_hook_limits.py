@@ -52,7 +52,9 @@ class AlwaysFails:
         raise RuntimeError("host down")
 
 
-def make(engine: AsyncEngine, host: object, clock: Clock | None = None, **kw: object) -> EventOutbox:
+def make(
+    engine: AsyncEngine, host: object, clock: Clock | None = None, **kw: object
+) -> EventOutbox:
     pm = make_plugin_manager([host], validation_mode=C2BValidationMode.KNOWN_ACCOUNT)
     return EventOutbox(engine, pm, **({"clock": clock} if clock else {}), **kw)  # type: ignore[arg-type]
 

@@ -36,12 +36,14 @@ class DriverDataError(Exception):
     def __init__(self) -> None:
         super().__init__(
             f"invalid input for query argument $19: '{NAME} KAMAU' (expected str, got bytes)"
-            f'\nDETAIL:  Key (first_name)=({NAME}) is wrong'
+            f"\nDETAIL:  Key (first_name)=({NAME}) is wrong"
         )
 
 
 def leaky_error() -> DBAPIError:
-    return DataError("INSERT INTO mpesa_payment_report_items ...", {"first_name": NAME}, DriverDataError())
+    return DataError(
+        "INSERT INTO mpesa_payment_report_items ...", {"first_name": NAME}, DriverDataError()
+    )
 
 
 def capture(caplog: pytest.LogCaptureFixture) -> None:
@@ -65,7 +67,9 @@ def test_a_database_error_is_described_without_its_values() -> None:
     assert NAME not in text
     assert "DataError" in text and "22P02" in text and "first_name" in text
     assert "invalid input for query argument" in text
-    mysql = IntegrityError("INSERT", None, Exception(1062, f"Duplicate entry '{NAME}' for key 'uq_x'"))
+    mysql = IntegrityError(
+        "INSERT", None, Exception(1062, f"Duplicate entry '{NAME}' for key 'uq_x'")
+    )
     text = describe_error(mysql)
     assert NAME not in text and "1062" in text and "uq_x" in text
     assert describe_error(ValueError("plain")) == "ValueError: plain"
