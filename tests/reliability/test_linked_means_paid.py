@@ -22,7 +22,7 @@ from mpesa_daraja_kit.enums import CallbackKind, StkPushStatus
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.phone import hash_msisdn
 from mpesa_daraja_kit.services.callbacks import IncomingCallback
-from mpesa_daraja_kit.services.stk import StkPushView
+from mpesa_daraja_kit.services.views import StkPushView
 from mpesa_daraja_kit.simulator import CallbackMode, Outcome, OutcomeSpec, SimulatorConfig
 from mpesa_daraja_kit.testing import RunningSimulator, run_simulator
 from tests.conftest import load_fixture
