@@ -295,6 +295,19 @@ class Settings:
         60.0, "STK_RATE_PRINCIPAL_WINDOW", "Seconds of the per-principal prompt limit."
     )
 
+    stk_max_concurrent_initiations: int = _setting(
+        10,
+        "STK_MAX_CONCURRENT_INITIATIONS",
+        "Initiations one worker runs at once (keep it below the database pool size); "
+        "beyond it a request waits up to `stk_initiation_wait` and is then refused "
+        "`503 overloaded` before anything is sent.",
+    )
+    stk_initiation_wait: float = _setting(
+        2.0,
+        "STK_INITIATION_WAIT",
+        "Seconds an initiation waits for a free slot before `503 overloaded`.",
+    )
+
     # -- the spool (docs/c2b.md, "When the database is down") --------------------------
     spool_enabled: bool = _setting(
         True,
@@ -548,6 +561,8 @@ def _validate(s: Settings) -> None:
     _check(s.event_hook_timeout > 0, "event_hook_timeout", "expected a positive number of seconds")
     _check(s.event_max_attempts >= 1, "event_max_attempts", "expected a count ≥ 1")
     _check(s.statement_max_bytes > 0, "statement_max_bytes", "expected a positive byte count")
+    _check(s.stk_max_concurrent_initiations >= 1, "stk_max_concurrent_initiations", "expected ≥ 1")
+    _check(s.stk_initiation_wait >= 0, "stk_initiation_wait", "expected seconds ≥ 0")
     for name in ("spool_replay_interval", "callback_sweep_after", "callback_sweep_interval"):
         _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
     _validate_guards_and_reconciliation(s)

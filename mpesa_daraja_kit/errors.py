@@ -24,6 +24,7 @@ host enabled PII logging.
     ├── IdempotencyConflict            an idempotency key reused with other parameters
     ├── NotFound                       no such STK request, upload, callback
     ├── RateLimited                    too many prompts for a principal or phone
+    │   └── Overloaded                 this worker is at its limit of concurrent initiations
     ├── MissingDependency              an optional package is not installed (names the extra)
     └── DarajaError                    talking to Daraja went wrong (see mpesa_daraja_kit.client)
         └── StkPushRejected            Daraja refused an STK push (stored as FAILED)
@@ -78,6 +79,11 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    # any route (docs/reliability.md)
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    INTERNAL_ERROR = "internal_error"
     # statements
     STATEMENT_INVALID = "statement_invalid"
     STATEMENT_TOO_LARGE = "statement_too_large"
@@ -228,6 +234,12 @@ class RateLimited(MpesaKitError):
     def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
+
+
+class Overloaded(RateLimited):
+    """This worker is at its limit of concurrent work; nothing was done. Retry after a moment."""
+
+    code = ErrorCode.OVERLOADED
 
 
 class MissingDependency(MpesaKitError, ImportError):

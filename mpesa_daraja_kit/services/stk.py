@@ -16,9 +16,12 @@ Rules (docs/architecture.md#data-rules, DARAJA.md):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import uuid
-from collections.abc import Sequence
+import weakref
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -61,6 +64,7 @@ from mpesa_daraja_kit.errors import (
     IdempotencyConflict,
     InvalidAmount,
     NotFound,
+    Overloaded,
     PayloadError,
     StkDisabled,
     StkPushInProgress,
@@ -87,6 +91,25 @@ from mpesa_daraja_kit.services.views import StkPushView
 from mpesa_daraja_kit.wire import StkCallback, parse_stk_callback
 
 __all__ = ["UNVERIFIED", "InitiateResult", "Settlement", "StkService"]
+
+_STORE_ATTEMPTS = 4
+
+
+class _LoopSemaphores:
+    """One semaphore per event loop (a kit may be served by a loop other than its creator's)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._by_loop = weakref.WeakKeyDictionary()
+
+    def get(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._by_loop.get(loop)
+        if semaphore is None:
+            semaphore = self._by_loop[loop] = asyncio.Semaphore(self._size)
+        return semaphore
+
 
 log = get_logger("stk")
 REQUESTS = stk_requests
@@ -160,6 +183,7 @@ class StkService:
         self._linker = linker
         self._clock = clock
         self._limits = InitiationLimits(engine, settings, clock=clock)
+        self._slots = _LoopSemaphores(settings.stk_max_concurrent_initiations)
 
     # -- reading --------------------------------------------------------------------
 
@@ -233,6 +257,8 @@ class StkService:
                 the input would not be accepted by Daraja.
             UnknownAccount: ``mpesa_lookup_account`` does not know the reference.
             StkPushInProgress: the phone already has an open prompt.
+            Overloaded: this worker runs ``stk_max_concurrent_initiations`` already and
+                none finished within ``stk_initiation_wait`` (nothing was sent; 503).
             IdempotencyConflict: the key was used before with other parameters.
             StkPushRejected: Daraja refused the push (stored FAILED).
             DarajaError: Daraja could not be reached (stored FAILED; nothing was sent).
@@ -242,6 +268,45 @@ class StkService:
         phone, whole, reference, description = self._validate(
             phone_number, amount, account_reference, transaction_desc
         )
+        async with self._slot():
+            return await self._initiate(
+                phone, whole, reference, description, initiated_by, idempotency_key
+            )
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one of this worker's initiation slots, or refuse before anything is done.
+
+        Raises:
+            Overloaded: no slot came free within ``stk_initiation_wait``.
+        """
+        slots = self._slots.get()
+        wait = self._settings.stk_initiation_wait
+        try:
+            if wait <= 0 and slots.locked():
+                raise TimeoutError
+            async with asyncio.timeout(wait if wait > 0 else None):
+                await slots.acquire()
+        except TimeoutError:
+            raise Overloaded(
+                f"this worker is running {self._settings.stk_max_concurrent_initiations} "
+                "initiations already; nothing was sent, try again shortly",
+                retry_after=max(1, math.ceil(wait)),
+            ) from None
+        try:
+            yield
+        finally:
+            slots.release()
+
+    async def _initiate(
+        self,
+        phone: str,
+        whole: int,
+        reference: str,
+        description: str,
+        initiated_by: str | None,
+        idempotency_key: str | None,
+    ) -> InitiateResult:
         key = (idempotency_key or "").strip()[:255] or None
         if key is not None:
             existing = await self._by_idempotency_key(key)
@@ -258,38 +323,29 @@ class StkService:
         request_id = uuid.uuid4()
         now = self._clock()
         window = timedelta(seconds=self._settings.stk_duplicate_window)
+        values = {
+            "id": request_id,
+            "phone_number": phone,
+            "phone_hash": hash_msisdn(phone),
+            "amount": Decimal(whole),
+            "account_reference": reference,
+            "account_key": account_key(reference),
+            "transaction_desc": description,
+            "status": StkPushStatus.PENDING,
+            "initiated_by": initiated_by,
+            "idempotency_key": key,
+            "host_account_id": account.account_id,
+            "active_phone": phone if window else None,
+            # Until Daraja's answer is stored, a push may have left: were that answer
+            # lost, the reconciler settles the request as outcome-unknown.
+            "outcome_unknown": True,
+            "reconcile_attempts": 0,
+            "initiated_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
-            async with self._engine.begin() as conn:
-                if window:
-                    # An older open prompt has long timed out on the phone: free the slot.
-                    await conn.execute(
-                        sa.update(REQUESTS)
-                        .where(
-                            REQUESTS.c.active_phone == phone, REQUESTS.c.created_at < now - window
-                        )
-                        .values(active_phone=None, updated_at=now)
-                    )
-                await conn.execute(
-                    sa.insert(REQUESTS).values(
-                        id=request_id,
-                        phone_number=phone,
-                        phone_hash=hash_msisdn(phone),
-                        amount=Decimal(whole),
-                        account_reference=reference,
-                        account_key=account_key(reference),
-                        transaction_desc=description,
-                        status=StkPushStatus.PENDING,
-                        initiated_by=initiated_by,
-                        idempotency_key=key,
-                        host_account_id=account.account_id,
-                        active_phone=phone if window else None,
-                        outcome_unknown=False,
-                        reconcile_attempts=0,
-                        initiated_at=now,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+            await self._insert_request(values, phone, now, window)
         except IntegrityError:
             if key is not None:
                 existing = await self._by_idempotency_key(key)
@@ -303,6 +359,36 @@ class StkService:
         return InitiateResult(
             await self._send(request_id, phone, whole, reference, description), True
         )
+
+    async def _insert_request(
+        self, values: dict[str, Any], phone: str, now: datetime, window: timedelta
+    ) -> None:
+        """Insert the request row (freeing the phone's long-dead prompt first); retry deadlocks.
+
+        Concurrent initiations lock neighbouring index ranges (MariaDB's gap locks):
+        the database breaks such a deadlock by rolling one back, and it is run again.
+        """
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                async with self._engine.begin() as conn:
+                    if window:
+                        # An older open prompt has long timed out on the phone: free the slot.
+                        await conn.execute(
+                            sa.update(REQUESTS)
+                            .where(
+                                REQUESTS.c.active_phone == phone,
+                                REQUESTS.c.created_at < now - window,
+                            )
+                            .values(active_phone=None, updated_at=now)
+                        )
+                    await conn.execute(sa.insert(REQUESTS).values(**values))
+                return
+            except DBAPIError as exc:
+                if isinstance(exc, IntegrityError) or not (
+                    is_transient_conflict(exc) and attempt < TRANSIENT_RETRIES
+                ):
+                    raise
+                await transient_pause(attempt)
 
     async def _by_idempotency_key(self, key: str) -> Any:
         async with self._engine.connect() as conn:
@@ -361,21 +447,51 @@ class StkService:
                 daraja_error_code=response.response_code,
                 stk_push_request_id=str(request_id),
             )
+        await self._store_accepted(
+            request_id, response.checkout_request_id, response.merchant_request_id
+        )
+        await self._apply_waiting_callbacks(response.checkout_request_id)
+        return await self.get(request_id)
+
+    async def _store_accepted(
+        self, request_id: uuid.UUID, checkout_request_id: str, merchant_request_id: str
+    ) -> None:
+        """Store Daraja's acceptance; tried a few times, as the push has left.
+
+        Should every attempt fail, the request keeps ``outcome_unknown`` (set at
+        insert): the reconciler settles it, its callback waits in the log.
+        """
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(
+                        sa.update(REQUESTS)
+                        .where(REQUESTS.c.id == request_id)
+                        .values(
+                            checkout_request_id=checkout_request_id,
+                            merchant_request_id=merchant_request_id,
+                            outcome_unknown=False,
+                            updated_at=self._clock(),
+                        )
+                    )
+                return
+            except Exception:
+                if attempt == _STORE_ATTEMPTS:
+                    log.exception(
+                        "STK push accepted by Daraja but its answer could not be stored; "
+                        "left outcome-unknown for reconciliation",
+                        extra={"stk_push_request_id": str(request_id)},
+                    )
+                    raise
+                await asyncio.sleep(0.2 * attempt)
+
+    async def _fail(self, request_id: uuid.UUID, code: str, desc: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.update(REQUESTS)
                 .where(REQUESTS.c.id == request_id)
-                .values(
-                    checkout_request_id=response.checkout_request_id,
-                    merchant_request_id=response.merchant_request_id,
-                    updated_at=self._clock(),
-                )
+                .values(outcome_unknown=False)  # nothing left, or Daraja refused it
             )
-        await self._apply_waiting_callbacks(response.checkout_request_id)
-        return await self.get(request_id)
-
-    async def _fail(self, request_id: uuid.UUID, code: str, desc: str) -> None:
-        async with self._engine.begin() as conn:
             row = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == request_id))).one()
             await self._settle(
                 conn,

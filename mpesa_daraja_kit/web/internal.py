@@ -18,7 +18,11 @@ from mpesa_daraja_kit.web.context import KitContext, authenticate
 from mpesa_daraja_kit.web.dto import stk_push_dto
 from mpesa_daraja_kit.web.openapi import openapi_routes
 from mpesa_daraja_kit.web.payments import payment_routes
-from mpesa_daraja_kit.web.responses import error_response
+from mpesa_daraja_kit.web.responses import (
+    JSON_EXCEPTION_HANDLERS,
+    error_response,
+    unexpected_error_response,
+)
 from mpesa_daraja_kit.web.statements import statement_routes
 
 __all__ = ["build_internal_app", "read_json", "route_handler"]
@@ -27,7 +31,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
 def route_handler(kit: KitContext, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: authenticate first, turn kit errors into stable JSON answers."""
+    """Wrap a handler: authenticate first, turn every error into a stable JSON answer."""
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -35,6 +39,8 @@ def route_handler(kit: KitContext, handler: Handler) -> Callable[[Request], Awai
             return await handler(request, principal)
         except MpesaKitError as exc:
             return error_response(exc)
+        except Exception as exc:
+            return unexpected_error_response(exc)
 
     return endpoint
 
@@ -106,4 +112,8 @@ def internal_routes(kit: KitContext) -> list[BaseRoute]:
 
 def build_internal_app(kit: KitContext, middleware: Sequence[Middleware] = ()) -> Starlette:
     """Return the internal Starlette app for ``kit``."""
-    return Starlette(routes=internal_routes(kit), middleware=list(middleware))
+    return Starlette(
+        routes=internal_routes(kit),
+        middleware=list(middleware),
+        exception_handlers=dict(JSON_EXCEPTION_HANDLERS),
+    )

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from mpesa_daraja_kit.enums import CallbackKind
 from mpesa_daraja_kit.web.c2b import c2b_routes
 from mpesa_daraja_kit.web.context import CORRELATION_HEADER, KitContext, incoming
+from mpesa_daraja_kit.web.responses import JSON_EXCEPTION_HANDLERS
 
 __all__ = ["ACCEPTED", "build_public_app", "incoming"]
 
@@ -44,4 +45,8 @@ def public_routes(kit: KitContext) -> list[BaseRoute]:
 
 def build_public_app(kit: KitContext, middleware: Sequence[Middleware] = ()) -> Starlette:
     """Return the public Starlette app for ``kit``."""
-    return Starlette(routes=public_routes(kit), middleware=list(middleware))
+    return Starlette(
+        routes=public_routes(kit),
+        middleware=list(middleware),
+        exception_handlers=dict(JSON_EXCEPTION_HANDLERS),
+    )

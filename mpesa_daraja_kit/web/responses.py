@@ -9,11 +9,23 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
+from mpesa_daraja_kit.log import get_logger
+from mpesa_daraja_kit.services.callbacks import is_database_unavailable
 
-__all__ = ["STATUS_BY_CODE", "error_response", "json_ready"]
+__all__ = [
+    "JSON_EXCEPTION_HANDLERS",
+    "STATUS_BY_CODE",
+    "error_response",
+    "json_ready",
+    "unexpected_error_response",
+]
+
+log = get_logger("web")
 
 STATUS_BY_CODE: Mapping[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
@@ -24,6 +36,10 @@ STATUS_BY_CODE: Mapping[ErrorCode, int] = {
     ErrorCode.STK_PUSH_IN_PROGRESS: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.STATEMENT_TOO_LARGE: 413,
     ErrorCode.DARAJA_ERROR: 502,
     ErrorCode.DARAJA_CONNECTION: 503,
@@ -53,7 +69,7 @@ def error_response(exc: MpesaKitError, *, headers: Mapping[str, str] | None = No
     if exc.code is ErrorCode.STK_PUSH_REJECTED:
         status = _REJECTION_STATUS.get(str(exc.details.get("classification", "")), 502)
     extra = dict(headers or {})
-    if exc.code is ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
+    if exc.code in (ErrorCode.RATE_LIMITED, ErrorCode.OVERLOADED) and "retry_after" in exc.details:
         extra["Retry-After"] = str(exc.details["retry_after"])
     return JSONResponse({"error": json_ready(exc.to_dict())}, status_code=status, headers=extra)
 
@@ -73,3 +89,41 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_ready(v) for v in value]
     return value
+
+
+def unexpected_error_response(exc: BaseException) -> JSONResponse:
+    """Answer an error the kit did not raise on purpose: JSON with a stable code, never a trace.
+
+    A database that cannot take the request now is ``503 database_unavailable``
+    with ``Retry-After``; anything else is ``500 internal_error`` (logged).
+    """
+    if is_database_unavailable(exc):
+        log.warning("database unavailable; answered 503", extra={"error": type(exc).__name__})
+        body = MpesaKitError(
+            "the database is unavailable right now; nothing was changed, try again shortly",
+            code=ErrorCode.DATABASE_UNAVAILABLE,
+        )
+        return error_response(body, headers={"Retry-After": "5"})
+    log.error("unexpected error; answered 500", exc_info=exc)
+    return error_response(
+        MpesaKitError(
+            "an unexpected error; it is in the server's log", code=ErrorCode.INTERNAL_ERROR
+        )
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        exc.status_code, ErrorCode.INVALID_REQUEST
+    )
+    body = {"error": {"code": str(code), "message": str(exc.detail)}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(exc)
+
+
+JSON_EXCEPTION_HANDLERS: Mapping[Any, Any] = {HTTPException: _http_error, Exception: _unexpected}
+"""Starlette exception handlers making every error answer JSON with a stable code."""

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "reliability-agent-key"
+"""The test host's agent key (``X-API-Key``)."""
 
 
 def free_port() -> int:
@@ -59,6 +61,8 @@ class Workers:
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
+        if self.workers == 1:
+            return [self.process.pid]  # uvicorn serves in its own process: no supervisor
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         pids = [int(p) for p in children.read_text().split()]
         # uvicorn's workers are spawned processes; skip multiprocessing's resource tracker.
