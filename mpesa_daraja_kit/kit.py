@@ -226,9 +226,14 @@ class MpesaKit:
         return await self.replayer.replay(callback_id, force=force)
 
     async def replay_failed_callbacks(
-        self, outcomes: tuple[CallbackOutcome, ...] = (CallbackOutcome.FAILED,)
+        self,
+        outcomes: tuple[CallbackOutcome, ...] = (CallbackOutcome.FAILED, CallbackOutcome.RECEIVED),
     ) -> list[ReplayResult]:
-        """Replay every stored callback with one of ``outcomes`` (default: FAILED), oldest first."""
+        """Replay every stored callback with one of ``outcomes``, oldest first.
+
+        The default takes the FAILED ones and those whose processing was
+        interrupted (``RECEIVED``; the background sweep takes those too).
+        """
         return await self.replayer.replay_failed(outcomes=outcomes)
 
     async def sweep_callbacks(self) -> SweepResult:

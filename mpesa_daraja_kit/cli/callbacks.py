@@ -1,7 +1,9 @@
 """``mpesa-kit callbacks``: list the callback log and replay stored callbacks after a fix.
 
 Every body Safaricom sent is kept as received. ``list --failed`` shows those
-that could not be read or recorded, with their reason; ``replay ID`` or
+that could not be read or recorded, with their reason; ``list --unsettled``
+every body not finished (also those whose processing was interrupted,
+``RECEIVED``, and STK callbacks ``WAITING`` for their request); ``replay ID`` or
 ``replay --all-failed`` applies them again (idempotently: a receipt already
 recorded is not recorded twice). Phone numbers and names in the bodies are
 masked unless ``--show-pii`` is given.
@@ -33,7 +35,10 @@ from mpesa_daraja_kit.log import redact_payload, redact_text
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, CallbackRecord
 from mpesa_daraja_kit.services.replay import ReplayResult
 
-__all__ = ["callbacks", "load_plugins", "render_record"]
+__all__ = ["UNSETTLED", "callbacks", "load_plugins", "render_record"]
+
+UNSETTLED = (CallbackOutcome.FAILED, CallbackOutcome.RECEIVED, CallbackOutcome.WAITING)
+"""Outcomes that are not an end: waiting for a fix, an interrupted apply, or the request."""
 
 
 def render_record(record: CallbackRecord, *, show_pii: bool = False) -> dict[str, Any]:
@@ -120,6 +125,11 @@ def callbacks() -> None:
 @_url_option
 @click.option("--failed", is_flag=True, help="Only callbacks waiting for a fix (FAILED).")
 @click.option(
+    "--unsettled",
+    is_flag=True,
+    help="Every callback not finished: FAILED, interrupted (RECEIVED) and WAITING.",
+)
+@click.option(
     "--outcome",
     "outcomes",
     multiple=True,
@@ -132,6 +142,7 @@ def callbacks() -> None:
 def list_callbacks(
     url: str | None,
     failed: bool,
+    unsettled: bool,
     outcomes: Sequence[str],
     kind: str | None,
     limit: int,
@@ -141,6 +152,8 @@ def list_callbacks(
     wanted = [CallbackOutcome(o) for o in outcomes]
     if failed:
         wanted.append(CallbackOutcome.FAILED)
+    if unsettled:
+        wanted.extend(UNSETTLED)
 
     async def run() -> list[CallbackRecord]:
         engine = create_kit_engine(_url(url))
@@ -161,7 +174,11 @@ def list_callbacks(
 @callbacks.command()
 @_url_option
 @click.argument("callback_id", type=int, required=False)
-@click.option("--all-failed", is_flag=True, help="Replay every FAILED callback, oldest first.")
+@click.option(
+    "--all-failed",
+    is_flag=True,
+    help="Replay every FAILED callback and every interrupted one (RECEIVED), oldest first.",
+)
 @click.option("--force", is_flag=True, help="Also re-apply a callback already applied.")
 @_plugin_options
 def replay(

@@ -155,7 +155,28 @@ def test_register_urls_command(c2b_simulator: RunningSimulator) -> None:
 
 
 def test_register_urls_names_the_banned_word(c2b_simulator: RunningSimulator) -> None:
-    result = invoke("daraja", "register-urls", env=_sim_env(c2b_simulator, "http://127.0.0.1:9/api/mpesa"))
+    result = invoke(
+        "daraja", "register-urls", env=_sim_env(c2b_simulator, "http://127.0.0.1:9/api/mpesa")
+    )
     assert result.exit_code == 1
     assert "'mpesa'" in result.output
     assert c2b_simulator.simulator.registrations() == {}
+
+
+def test_list_unsettled_shows_interrupted_and_waiting_bodies_and_replay_takes_them(
+    url: str,
+) -> None:
+    body = json.dumps(confirmation_body()).encode()
+    interrupted = stored(url, body, CallbackOutcome.RECEIVED, CallbackKind.C2B_CONFIRMATION)
+    waiting = stored(url, b"{}", CallbackOutcome.WAITING, CallbackKind.STK_CALLBACK)
+    stored(url, b"{}", CallbackOutcome.APPLIED, CallbackKind.C2B_VALIDATION)
+    result = invoke("callbacks", "list", "--unsettled", "--url", url)
+    assert result.exit_code == 0, result.output
+    assert {r["id"] for r in json.loads(result.output)} == {interrupted, waiting}
+
+    replayed = invoke(
+        "callbacks", "replay", "--all-failed", "--url", url, "--plugin", "tests.c2b.test_cli:PLUGIN"
+    )
+    results = {r["id"]: r for r in json.loads(replayed.output)}
+    assert results[interrupted]["previous"] == "RECEIVED"
+    assert results[interrupted]["outcome"] == "APPLIED"
