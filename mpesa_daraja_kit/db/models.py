@@ -255,6 +255,8 @@ class CallbackLog(Base):
     __table_args__ = (
         sa.Index("idx_callback_outcome_received", "outcome", "received_at"),
         sa.Index("idx_callback_reference", "kind", "reference"),
+        # One row per delivery: a spooled copy of a body whose commit did land is not stored again.
+        sa.Index("uq_callback_delivery", "delivery_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(_BIGINT_ID, primary_key=True, autoincrement=True)
@@ -269,6 +271,7 @@ class CallbackLog(Base):
     content_type: Mapped[str | None] = mapped_column(sa.String(255))
     source_address: Mapped[str | None] = mapped_column(sa.String(64))
     correlation_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(sa.String(36))
     reference: Mapped[str | None] = mapped_column(sa.String(100))
     error_code: Mapped[str | None] = mapped_column(sa.String(64))
     error_message: Mapped[str | None] = mapped_column(sa.String(1000))

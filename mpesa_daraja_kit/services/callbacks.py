@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import callback_log
-from mpesa_daraja_kit.db.queries import is_unavailable_condition
+from mpesa_daraja_kit.db.queries import is_unavailable_condition, is_unique_violation
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
 from mpesa_daraja_kit.log import get_logger
@@ -83,6 +84,12 @@ class IncomingCallback:
     source_address: str | None = None
     correlation_id: str | None = None
     received_at: datetime | None = None
+    delivery_id: str | None = None
+    """Unique per body received (given when it is first stored or spooled)."""
+
+    def with_delivery_id(self) -> IncomingCallback:
+        """Return this callback with a delivery id (a new one unless it has one)."""
+        return self if self.delivery_id else attrs.evolve(self, delivery_id=uuid.uuid4().hex)
 
 
 @attrs.frozen(kw_only=True)
@@ -152,6 +159,7 @@ class CallbackLogService:
             CallbackSpooled: the database was unavailable (or no connection could be
                 had) and the body went to the spool instead.
         """
+        incoming = incoming.with_delivery_id()
         async with contextlib.AsyncExitStack() as stack:
             try:
                 conn = await stack.enter_async_context(self._engine.connect())
@@ -169,12 +177,29 @@ class CallbackLogService:
             CallbackSpooled: the database was unavailable and the body went to the
                 spool instead (it is replayed when the database is back).
         """
+        incoming = incoming.with_delivery_id()
         try:
             return await self._insert(incoming)
         except Exception as exc:
             if spool_on_failure:
                 await self._spool_or_raise(incoming, exc)
             raise
+
+    async def store_once(self, incoming: IncomingCallback) -> int | None:
+        """Store a spooled body unless its delivery is stored already; None when it is.
+
+        The first attempt may have committed although the kit never heard so (the
+        connection dropped during COMMIT), or a worker may have died between
+        storing a spooled body and deleting its file.
+        """
+        async with self._engine.begin() as conn:
+            try:
+                async with conn.begin_nested():
+                    return await self._insert_on(conn, incoming.with_delivery_id())
+            except IntegrityError as exc:
+                if not is_unique_violation(exc):
+                    raise
+        return None
 
     async def _spool_or_raise(self, incoming: IncomingCallback, exc: Exception) -> None:
         """Spool a body the database did not take (raising CallbackSpooled); no spool: return."""
@@ -209,6 +234,7 @@ class CallbackLogService:
                 "content_type": (incoming.content_type or "")[:255] or None,
                 "source_address": (incoming.source_address or "")[:64] or None,
                 "correlation_id": (incoming.correlation_id or "")[:64] or None,
+                "delivery_id": incoming.delivery_id,
                 "attempts": 0,
                 "received_at": incoming.received_at or self._clock(),
             },

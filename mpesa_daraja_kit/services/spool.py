@@ -67,6 +67,7 @@ class CallbackSpool:
 
     def append(self, incoming: IncomingCallback) -> Path:
         """Write ``incoming`` durably and return its file."""
+        incoming = incoming.with_delivery_id()
         self.directory.mkdir(parents=True, exist_ok=True)
         received = incoming.received_at or self._clock()
         record = {
@@ -76,6 +77,7 @@ class CallbackSpool:
             "source_address": incoming.source_address,
             "correlation_id": incoming.correlation_id,
             "received_at": received.isoformat(),
+            "delivery_id": incoming.delivery_id,
         }
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
         final = self.directory / name
@@ -110,6 +112,7 @@ class CallbackSpool:
             source_address=record.get("source_address"),
             correlation_id=record.get("correlation_id"),
             received_at=datetime.fromisoformat(record["received_at"]),
+            delivery_id=record.get("delivery_id"),
         )
 
     def remove(self, path: Path) -> None:
@@ -249,7 +252,7 @@ class SpoolService:
                     quarantined += 1
                     continue
                 try:
-                    log_id = await self._callbacks.store(incoming, spool_on_failure=False)
+                    log_id = await self._callbacks.store_once(incoming)
                 except Exception as exc:
                     if is_database_unavailable(exc):
                         await asyncio.to_thread(self.spool.release, claimed)
@@ -265,6 +268,8 @@ class SpoolService:
                     continue
                 # The raw body is in the database now: the file has done its job.
                 await asyncio.to_thread(self.spool.remove, claimed)
+                if log_id is None:
+                    continue  # stored before (its commit landed unacknowledged)
                 stored += 1
                 await self._apply(log_id, incoming)
         remaining = len(await asyncio.to_thread(self.spool.entries))
