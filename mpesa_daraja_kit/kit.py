@@ -241,14 +241,19 @@ class MpesaKit:
         return await self.sweeper.sweep()
 
     def readiness(self) -> Readiness:
-        """Tell whether the kit is fully working; while degraded, say why."""
-        if self._unreachable_since is not None:
-            since = self._unreachable_since.isoformat(timespec="seconds")
-            return Readiness(
-                False,
-                (f"degraded: database unreachable since {since}; callbacks are spooled",),
-            )
-        return Readiness(True)
+        """Tell whether the kit is fully working; while degraded, say why.
+
+        Degraded while the database was unreachable at start (until the schema
+        check succeeds), or since a callback last had to be spooled (until one
+        is stored again).
+        """
+        since = self._unreachable_since or self.callbacks.unavailable_since
+        if since is None:
+            return Readiness(True)
+        reason = f"degraded: database unreachable since {since.isoformat(timespec='seconds')}"
+        if self.spool is not None:
+            reason += f"; {len(self.spool.spool)} callbacks spooled"
+        return Readiness(False, (reason,))
 
     async def replay_spool(self) -> SpoolReplay:
         """Store and apply the callbacks spooled while the database was unavailable."""

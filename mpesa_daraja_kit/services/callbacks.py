@@ -147,6 +147,8 @@ class CallbackLogService:
         self._clock = clock
         self.spool = spool
         """A ``CallbackSpool`` for bodies that arrive while the database is unavailable."""
+        self.unavailable_since: datetime | None = None
+        """When a body last had to be spooled, until one is stored again (readiness)."""
 
     @contextlib.asynccontextmanager
     async def receive(self, incoming: IncomingCallback) -> AsyncIterator[Received]:
@@ -206,6 +208,7 @@ class CallbackLogService:
         # Whatever stopped the raw body reaching the database (an outage, a full
         # pool, a bug), it must not be lost: Safaricom does not send it again.
         if self.spool is not None:
+            self.unavailable_since = self.unavailable_since or self._clock()
             path = await asyncio.to_thread(self.spool.append, incoming)
             log.error(
                 "callback could not be stored: spooled to disk for replay",
@@ -241,6 +244,7 @@ class CallbackLogService:
         )
         log_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
         assert log_id is not None
+        self.unavailable_since = None
         return int(log_id)
 
     async def mark(

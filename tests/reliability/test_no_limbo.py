@@ -189,3 +189,19 @@ async def test_an_interrupted_validation_is_closed_by_the_sweep(
     record = await kit.callbacks.get(log_id)
     assert record is not None
     assert (record.outcome, record.error_code) == (CallbackOutcome.FAILED, "callback_interrupted")
+
+
+async def test_readiness_says_degraded_while_callbacks_are_spooled(
+    kit: MpesaKit, engine: AsyncEngine, proxy: TcpProxy
+) -> None:
+    assert kit.readiness().ready
+    await proxy.stop()
+    assert (await post(kit, "/confirmation", confirmation(4))).json() == ACCEPTED
+    state = kit.readiness()
+    assert not state.ready
+    assert state.reasons[0].startswith("degraded: database unreachable since ")
+    assert state.reasons[0].endswith("; 1 callbacks spooled")
+
+    await proxy.start()
+    assert (await kit.replay_spool()).stored == 1
+    assert kit.readiness().ready
