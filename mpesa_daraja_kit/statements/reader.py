@@ -9,7 +9,9 @@
 
 CSV is read row by row through :mod:`csv` over a text wrapper, and XLSX row
 by row from its ZIP entry (:mod:`mpesa_daraja_kit.statements.xlsx`), so memory
-stays flat whatever the file's size. XLS (at most 65 536 rows) and XLSB go
+stays flat whatever the file's size. Text is cleaned as callback text is
+(:func:`mpesa_daraja_kit.text.storable_text`: no NUL, no lone surrogate); XML
+cannot carry either, so XLSX needs no pass. XLS (at most 65 536 rows) and XLSB go
 through python-calamine, which holds one whole sheet in memory; XLSB is
 refused when its sheets unpack to more than ``limits.max_in_memory_sheet_bytes``.
 """
@@ -61,6 +63,7 @@ from mpesa_daraja_kit.statements.source import (
     sniff_format,
 )
 from mpesa_daraja_kit.statements.xlsx import XlsxBook, XlsxFormatError
+from mpesa_daraja_kit.text import storable_text
 
 __all__ = ["StatementReader", "open_statement"]
 
@@ -278,7 +281,7 @@ class StatementReader:
             self._source.rewind(), encoding=self._encoding, errors=errors, newline=""
         )
         try:
-            reader = csv.reader(text, delimiter=self._delimiter)
+            reader = csv.reader(map(storable_text, text), delimiter=self._delimiter)
             line = 0
             while True:
                 try:
@@ -307,7 +310,7 @@ class StatementReader:
         # python-calamine's iter_rows() starts at the sheet's first row even when
         # it is empty (it only drops empty leading columns), so the index is the row.
         for index, row in enumerate(self._sheet.iter_rows()):
-            yield index + 1, row
+            yield index + 1, [storable_text(c) if c.__class__ is str else c for c in row]
 
     # -- reading rows -----------------------------------------------------------
 

@@ -56,9 +56,7 @@ def _named(tag: str, local: str) -> bool:
     return tag.endswith(local) and (len(tag) == len(local) or tag[-len(local) - 1] == "}")
 
 
-def _parse_events(
-    entry: IO[bytes], events: tuple[_Event, ...]
-) -> Iterator[tuple[str, Element]]:
+def _parse_events(entry: IO[bytes], events: tuple[_Event, ...]) -> Iterator[tuple[str, Element]]:
     """Yield ElementTree pull events for a ZIP entry read in chunks; refuse DTDs."""
     parser: XMLPullParser[Element] = XMLPullParser(events)
     first = True
