@@ -20,6 +20,7 @@ from mpesa_daraja_kit.db.models import callback_log, payment_items
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.statements import StatementRow, open_statement
+from mpesa_daraja_kit.text import storable_text, unstorable_problem
 from tests.c2b.conftest import confirmation_body, new_receipt
 from tests.support import HostPlugin, dumps, kit_settings, make_kit, stk_callback_body
 
@@ -145,3 +146,32 @@ def test_statement_text_is_cleaned_the_same_way() -> None:
         rows = [row for row in statement.rows() if isinstance(row, StatementRow)]
     assert len(rows) == 3
     assert all("\x00" not in row.details for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("JOHN", "JOHN"),
+        ("JO\x00HN\x00", "JOHN"),
+        ("Wanjirũ", "Wanjirũ"),
+        ("A\ud800B", "A\ufffdB"),
+        ("\udfff\x00é", "\ufffdé"),
+        ("😀", "😀"),
+    ],
+)
+def test_storable_text(raw: str, clean: str) -> None:
+    assert storable_text(raw) == clean
+    assert (unstorable_problem(raw) is None) == (raw == clean)
+
+
+async def test_an_stk_receipt_with_a_nul_is_refused_not_a_500(
+    kit: MpesaKit, http: httpx.AsyncClient
+) -> None:
+    body = stk_callback_body("ws_CO_hostile_2", receipt="SGA@@MARK@@")
+    raw = dumps(body).replace(b"@@MARK@@", b"7RT61\\u0000SV")
+    response = await http.post("/stk-push/callback", content=raw)
+    assert response.status_code == 200, response.text
+    log = await logged(kit, CallbackKind.STK_CALLBACK)
+    assert bytes(log.raw_body) == raw
+    assert log.outcome is CallbackOutcome.FAILED
+    assert "MpesaReceiptNumber" in log.error_message
