@@ -18,6 +18,7 @@ import posixpath
 import re
 import tempfile
 import zipfile
+import zlib
 from array import array
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -71,6 +72,8 @@ def _parse_events(entry: IO[bytes], events: tuple[_Event, ...]) -> Iterator[tupl
         yield from parser.read_events()  # type: ignore[misc]
     except SyntaxError as exc:  # ParseError
         raise XlsxFormatError(f"the workbook's XML is malformed ({exc})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged or lying entry
+        raise XlsxFormatError(f"the archive is damaged ({exc})") from None
 
 
 def _text_of(element: Element) -> str:

@@ -126,3 +126,23 @@ def test_a_workbook_with_many_shared_strings_reads_as_calamine_reads_it(tmp_path
     assert [number for number, _ in got] == list(range(1, 6001))
     # calamine drops the empty column A; the kit keeps columns where the sheet has them.
     assert [row[1:] for _, row in got] == [list(row) for row in expected]
+
+
+def test_a_sheet_that_breaks_off_fails_the_rest_as_one_row(tmp_path: Path) -> None:
+    from mpesa_daraja_kit.statements import RowFailure, open_statement
+    from tests.statements.generator import StatementSpec, write_family_a_xlsx
+
+    path = tmp_path / "whole.xlsx"
+    write_family_a_xlsx(StatementSpec(rows=50), str(path))
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet2.xml":
+                data = data[: len(data) * 2 // 3] + b"<c><<<"
+            target.writestr(info, data)
+    with open_statement(broken) as statement:
+        results = list(statement.rows())
+    assert 0 < len(results) < 50
+    assert isinstance(results[-1], RowFailure)
+    assert "cannot be read" in results[-1].reason
