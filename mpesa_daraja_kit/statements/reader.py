@@ -58,6 +58,7 @@ from mpesa_daraja_kit.statements.source import (
     Source,
     StatementSource,
     check_in_memory_sheets,
+    check_xls_sheets,
     check_xlsx_zip,
     load_source,
     sniff_format,
@@ -111,6 +112,8 @@ def open_statement(
             check_xlsx_zip(src, limits)
             if src.is_xlsb:
                 check_in_memory_sheets(src, limits)
+        elif fmt == "xls":
+            check_xls_sheets(src, limits)
         return StatementReader(src, fmt, limits, filename)
     except BaseException:
         src.close()

@@ -20,11 +20,13 @@ from mpesa_daraja_kit.statements.model import (
     StatementFormat,
     StatementLimits,
 )
+from mpesa_daraja_kit.statements.xls import XlsFormatError, sheet_boxes
 
 __all__ = [
     "Source",
     "StatementSource",
     "check_in_memory_sheets",
+    "check_xls_sheets",
     "check_xlsx_zip",
     "load_source",
     "sniff_format",
@@ -248,6 +250,36 @@ def check_in_memory_sheets(source: Source, limits: StatementLimits) -> None:
             "XLSX or CSV, which are read row by row",
             code=ErrorCode.STATEMENT_TOO_LARGE,
             limit=limits.max_in_memory_sheet_bytes,
+        )
+
+
+def check_xls_sheets(source: Source, limits: StatementLimits) -> None:
+    """Refuse an XLS whose sheet spans more than ``limits.max_in_memory_sheet_cells`` cells.
+
+    python-calamine holds a sheet as a grid over its cells' bounding box, so a
+    few kilobytes with a cell in A1 and one in IV65536 would need about 1 GB.
+    The box is measured from the file's records before calamine reads it.
+
+    Raises:
+        StatementError: ``STATEMENT_TOO_LARGE`` over the limit; ``STATEMENT_INVALID``
+            when the OLE2 structure cannot be read.
+    """
+    try:
+        boxes = sheet_boxes(source.rewind())
+    except XlsFormatError as exc:
+        raise StatementError(
+            f"the XLS workbook cannot be read ({exc}); {_EXPECTED_FILES}"
+        ) from None
+    finally:
+        source.rewind()
+    largest = max(boxes, default=0)
+    if largest > limits.max_in_memory_sheet_cells:
+        raise StatementError(
+            f"an XLS sheet spans {largest} cells (rows x columns between its first and last "
+            f"cells); the limit is {limits.max_in_memory_sheet_cells}, as an XLS sheet is "
+            "read whole; save it as XLSX or CSV, which are read row by row",
+            code=ErrorCode.STATEMENT_TOO_LARGE,
+            limit=limits.max_in_memory_sheet_cells,
         )
 
 

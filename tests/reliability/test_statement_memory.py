@@ -146,3 +146,23 @@ def test_a_sheet_that_breaks_off_fails_the_rest_as_one_row(tmp_path: Path) -> No
     assert 0 < len(results) < 50
     assert isinstance(results[-1], RowFailure)
     assert "cannot be read" in results[-1].reason
+
+
+def test_a_sparse_xls_is_refused_before_calamine_allocates_its_grid(tmp_path: Path) -> None:
+    # Two cells, A1 and IV65536, in 5 KB: calamine would allocate a 16.7M-cell grid (1 GB).
+    xlwt = pytest.importorskip("xlwt")
+    from mpesa_daraja_kit.errors import ErrorCode
+    from mpesa_daraja_kit.statements import open_statement
+    from mpesa_daraja_kit.statements.model import StatementError
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("transaction")
+    sheet.write(0, 0, "Receipt No.")
+    sheet.write(65535, 255, "x")
+    path = tmp_path / "sparse.xls"
+    book.save(str(path))
+    assert path.stat().st_size < 10_000
+    with pytest.raises(StatementError) as raised:
+        open_statement(path)
+    assert raised.value.code is ErrorCode.STATEMENT_TOO_LARGE
+    assert "16777216 cells" in raised.value.message
