@@ -458,7 +458,9 @@ DARAJA_VARIABLES = (
 _WITHOUT_DARAJA: ContextVar[bool] = ContextVar("mpesa_settings_without_daraja", default=False)
 
 
-def settings_without_daraja(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+def settings_without_daraja(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Build settings for database-only work: missing Daraja credentials are allowed.
 
     Calls to Daraja made with such settings still fail (naming the variables).

@@ -78,9 +78,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         else "databases: sqlite, " + ", ".join(sorted(servers))
     ]
     if os.environ.get(TIME_SHIFT_VAR, "").strip():
-        lines.append(
-            f"clock: moved {os.environ[TIME_SHIFT_VAR]} days ahead, now {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        )
+        lines.append(f"clock: moved {os.environ[TIME_SHIFT_VAR]} days ahead, now {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     return lines
 
 

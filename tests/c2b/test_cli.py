@@ -155,9 +155,7 @@ def test_register_urls_command(c2b_simulator: RunningSimulator) -> None:
 
 
 def test_register_urls_names_the_banned_word(c2b_simulator: RunningSimulator) -> None:
-    result = invoke(
-        "daraja", "register-urls", env=_sim_env(c2b_simulator, "http://127.0.0.1:9/api/mpesa")
-    )
+    result = invoke("daraja", "register-urls", env=_sim_env(c2b_simulator, "http://127.0.0.1:9/api/mpesa"))
     assert result.exit_code == 1
     assert "'mpesa'" in result.output
     assert c2b_simulator.simulator.registrations() == {}

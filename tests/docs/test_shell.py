@@ -168,11 +168,7 @@ def test_readme_embedding_runs_against_the_simulator(tmp_path: Path) -> None:
     port = _free_port()
     shell = Shell(
         tmp_path,
-        {
-            "127.0.0.1:8000": f"127.0.0.1:{port}",
-            "--port 8000": f"--port {port}",
-            "8089": str(_free_port()),
-        },
+        {"127.0.0.1:8000": f"127.0.0.1:{port}", "--port 8000": f"--port {port}", "8089": str(_free_port())},
     )
     try:
         (recipe,) = session("README.md", "embed")
@@ -231,9 +227,7 @@ def test_simulator_curl_session(host: RunningHost, tmp_path: Path) -> None:
                 )
 
         def delivered() -> list[dict[str, Any]] | None:
-            found: list[dict[str, Any]] = httpx.get(f"{sim}/simulator/callbacks").json()[
-                "callbacks"
-            ]
+            found: list[dict[str, Any]] = httpx.get(f"{sim}/simulator/callbacks").json()["callbacks"]
             kinds = {d["kind"] for d in found if d["ok"]}
             return found if {"stk_callback", "c2b_confirmation"} <= kinds else None
 
