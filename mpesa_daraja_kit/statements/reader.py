@@ -10,10 +10,12 @@
 CSV is read row by row through :mod:`csv` over a text wrapper, and XLSX row
 by row from its ZIP entry (:mod:`mpesa_daraja_kit.statements.xlsx`), so memory
 stays flat whatever the file's size. Text is cleaned as callback text is
-(:func:`mpesa_daraja_kit.text.storable_text`: no NUL, no lone surrogate); XML
-cannot carry either, so XLSX needs no pass. XLS (at most 65 536 rows) and XLSB go
-through python-calamine, which holds one whole sheet in memory; XLSB is
-refused when its sheets unpack to more than ``limits.max_in_memory_sheet_bytes``.
+(:func:`mpesa_daraja_kit.text.storable_text`: no NUL, no lone surrogate); in
+XLSX only an ``_xHHHH_`` escape can carry either, and it is cleaned as decoded.
+XLS (at most 65 536 rows) and XLSB go through python-calamine, which holds one
+whole sheet in memory; an XLS sheet spanning more than
+``limits.max_in_memory_sheet_cells`` cells and an XLSB whose sheets unpack to
+more than ``limits.max_in_memory_sheet_bytes`` are refused before it reads them.
 """
 
 from __future__ import annotations

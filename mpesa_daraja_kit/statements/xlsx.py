@@ -26,6 +26,7 @@ from typing import IO, Literal
 from xml.etree.ElementTree import Element, XMLPullParser
 
 from mpesa_daraja_kit.statements.cells import Cell
+from mpesa_daraja_kit.text import storable_text
 
 __all__ = ["SharedStrings", "XlsxBook", "XlsxFormatError"]
 
@@ -38,6 +39,7 @@ _BUILTIN_DATE_FORMATS = frozenset({*range(14, 23), *range(27, 37), *range(45, 48
 _BUILTIN_DURATION_FORMATS = frozenset({46})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
 _FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _EPOCH = datetime(1899, 12, 30)  # noqa: DTZ001 - Excel serials are wall-clock
 _EPOCH_1904 = datetime(1904, 1, 1)  # noqa: DTZ001
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -79,12 +81,23 @@ def _parse_events(entry: IO[bytes], events: tuple[_Event, ...]) -> Iterator[tupl
         raise XlsxFormatError(f"the archive is damaged ({exc})") from None
 
 
+def _unescape(text: str) -> str:
+    """Decode OOXML's ``_xHHHH_`` escapes (control characters; ``_x005F_`` is ``_``), cleaned.
+
+    The decoded text can hold a NUL or a lone surrogate, so it goes through
+    :func:`~mpesa_daraja_kit.text.storable_text` like every other text from outside.
+    """
+    if "_x" not in text:
+        return text
+    return storable_text(_ESCAPE.sub(lambda match: chr(int(match[1], 16)), text))
+
+
 def _text_of(element: Element) -> str:
     """Return a ``<si>``/``<is>`` string: its ``<t>`` texts, phonetic runs left out."""
     if len(element) == 1:  # the common case: one plain ``<t>``
         only = element[0]
         if not len(only) and _named(only.tag, "t"):
-            return only.text or ""
+            return _unescape(only.text or "")
     parts: list[str] = []
     for node in element.iter():
         name = _local(node.tag)
@@ -92,7 +105,7 @@ def _text_of(element: Element) -> str:
             parts.append(node.text)
         elif name == "rPh":
             break  # phonetic guides come after the text itself
-    return "".join(parts)
+    return _unescape("".join(parts))
 
 
 class SharedStrings:

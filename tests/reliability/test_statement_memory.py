@@ -166,3 +166,22 @@ def test_a_sparse_xls_is_refused_before_calamine_allocates_its_grid(tmp_path: Pa
         open_statement(path)
     assert raised.value.code is ErrorCode.STATEMENT_TOO_LARGE
     assert "16777216 cells" in raised.value.message
+
+
+def test_xlsx_escapes_are_decoded_as_calamine_decodes_them_then_cleaned(tmp_path: Path) -> None:
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    from mpesa_daraja_kit.statements.xlsx import XlsxBook
+
+    path = tmp_path / "escapes.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("S")
+    for row, value in enumerate(["a\x01b", "lit _x0041_ here", "nul\x00end"]):
+        sheet.write_string(row, 0, value)
+    book.close()
+    with path.open("rb") as file:
+        xlsx = XlsxBook(file)
+        try:
+            got = [cells for _, cells in xlsx.iter_rows("S")]
+        finally:
+            xlsx.close()
+    assert got == [["a\x01b"], ["lit _x0041_ here"], ["nulend"]]  # the NUL removed
