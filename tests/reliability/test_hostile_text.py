@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mpesa_daraja_kit.db.models import callback_log, payment_items
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.kit import MpesaKit
+from mpesa_daraja_kit.services.callbacks import IncomingCallback
 from mpesa_daraja_kit.statements import StatementRow, open_statement
 from mpesa_daraja_kit.text import storable_text, unstorable_problem
 from tests.c2b.conftest import confirmation_body, new_receipt
@@ -175,3 +176,19 @@ async def test_an_stk_receipt_with_a_nul_is_refused_not_a_500(
     assert bytes(log.raw_body) == raw
     assert log.outcome is CallbackOutcome.FAILED
     assert "MpesaReceiptNumber" in log.error_message
+
+
+async def test_a_confirmation_left_failed_by_a_nul_replays_to_a_payment(kit: MpesaKit) -> None:
+    # What the code before the cleaning left behind: the raw body stored, FAILED.
+    body = confirmation_body()
+    raw = json_with(body, "\\u0000", "FirstName")
+    log_id = await kit.callbacks.store(
+        IncomingCallback(
+            kind=CallbackKind.C2B_CONFIRMATION, body=raw, content_type="application/json"
+        )
+    )
+    await kit.callbacks.mark(log_id, CallbackOutcome.FAILED, error_code="callback_failed")
+    result = await kit.replay_callback(log_id)
+    assert result.outcome is CallbackOutcome.APPLIED, result.error_message
+    (row,) = await payment_rows(kit)
+    assert (row.transaction_reference, row.first_name) == (body["TransID"], "JOHN")
