@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mpesa_daraja_kit.errors import ErrorCode, MissingDependency, require
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.statements import open_statement
-from tests.statements.generator import StatementSpec, write_family_a_xlsx
+from tests.statements.generator import StatementSpec, write_family_a_xls, write_family_a_xlsx
 from tests.support import API_KEY, HostPlugin, kit_settings, make_kit
 
 EXTRA = "pip install 'mpesa_daraja_kit[statements]'"
@@ -25,6 +25,13 @@ EXTRA = "pip install 'mpesa_daraja_kit[statements]'"
 def xlsx_bytes() -> bytes:
     buffer = io.BytesIO()
     write_family_a_xlsx(StatementSpec(rows=5), buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def xls_bytes() -> bytes:
+    buffer = io.BytesIO()
+    write_family_a_xls(StatementSpec(rows=5), buffer)
     return buffer.getvalue()
 
 
@@ -67,22 +74,28 @@ def test_require_does_not_hide_a_broken_install_below(
     assert raised.value.name == "kit_probe_absent_below"
 
 
-def test_opening_an_xlsx_without_calamine(
-    xlsx_bytes: bytes, tmp_path: Path, without_calamine: None
+def test_opening_an_xls_without_calamine(
+    xls_bytes: bytes, tmp_path: Path, without_calamine: None
 ) -> None:
-    path = tmp_path / "statement.xlsx"
-    path.write_bytes(xlsx_bytes)
+    path = tmp_path / "statement.xls"
+    path.write_bytes(xls_bytes)
     with pytest.raises(MissingDependency) as raised:
         open_statement(path)
     assert EXTRA in str(raised.value)
-    assert "XLSX" in str(raised.value)
+    assert "XLS" in str(raised.value)
 
 
-async def test_importing_an_xlsx_without_calamine(
-    kit: MpesaKit, xlsx_bytes: bytes, tmp_path: Path, without_calamine: None
+def test_xlsx_needs_no_extra(xlsx_bytes: bytes, without_calamine: None) -> None:
+    # XLSX is read row by row by the kit itself; only XLS (and XLSB) need python-calamine.
+    with open_statement(xlsx_bytes) as statement:
+        assert sum(1 for _ in statement.rows()) == 5
+
+
+async def test_importing_an_xls_without_calamine(
+    kit: MpesaKit, xls_bytes: bytes, tmp_path: Path, without_calamine: None
 ) -> None:
-    path = tmp_path / "x.xlsx"
-    path.write_bytes(xlsx_bytes)
+    path = tmp_path / "x.xls"
+    path.write_bytes(xls_bytes)
     with pytest.raises(MissingDependency) as raised:
         await kit.statements.import_file(str(path))
     assert EXTRA in raised.value.message
@@ -97,14 +110,14 @@ async def test_csv_needs_no_extra(kit: MpesaKit, without_calamine: None) -> None
     assert report.total_statement_items == 5
 
 
-async def test_xlsx_upload_without_calamine_answers_501(
-    kit: MpesaKit, xlsx_bytes: bytes, without_calamine: None
+async def test_xls_upload_without_calamine_answers_501(
+    kit: MpesaKit, xls_bytes: bytes, without_calamine: None
 ) -> None:
     transport = httpx.ASGITransport(app=kit.internal_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://kit") as http:
         response = await http.post(
             "/statements",
-            files={"file": ("s.xlsx", xlsx_bytes, "application/octet-stream")},
+            files={"file": ("s.xls", xls_bytes, "application/octet-stream")},
             headers={"X-API-Key": API_KEY},
         )
     assert response.status_code == 501, response.text

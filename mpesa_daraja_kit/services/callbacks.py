@@ -34,6 +34,7 @@ from mpesa_daraja_kit.db.queries import is_unavailable_condition, is_unique_viol
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
 from mpesa_daraja_kit.log import get_logger
+from mpesa_daraja_kit.text import storable_text
 
 __all__ = [
     "CallbackLogService",
@@ -262,12 +263,14 @@ class CallbackLogService:
             "log_id": log_id,
             "new_outcome": outcome,
             "now": self._clock(),
-            "new_error_code": error_code,
-            "new_error_message": (error_message or "")[:1000] or None,
+            # What is recorded about a body is cleaned like the body's text was
+            # (mpesa_daraja_kit.text); the raw body itself is stored as received.
+            "new_error_code": storable_text(error_code) if error_code is not None else None,
+            "new_error_message": storable_text(error_message or "")[:1000] or None,
         }
         stmt = _MARK
         if reference is not None:
-            params["new_reference"] = reference[:100]
+            params["new_reference"] = storable_text(reference)[:100]
             stmt = _MARK_WITH_REFERENCE
         if conn is not None:
             await conn.execute(stmt, params)

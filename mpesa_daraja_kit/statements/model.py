@@ -56,6 +56,10 @@ class StatementLimits:
         verify_zip_sizes: XLSX: unpack every entry once (streaming, CRC checked) so a
             directory that under-states sizes cannot slip past the caps.
         header_search_rows: non-blank rows searched for the ``Receipt No.`` header.
+        max_in_memory_sheet_bytes: XLSB: largest unpacked size of its sheets; XLSB
+            (like XLS) is read whole into memory, CSV and XLSX row by row.
+        max_in_memory_sheet_cells: XLS: most cells a sheet's bounding box may span
+            (65 536 rows x 22 columns); calamine allocates the whole box.
     """
 
     max_bytes: int | None = 64 * 1024 * 1024
@@ -65,6 +69,8 @@ class StatementLimits:
     max_zip_entries: int = 1000
     verify_zip_sizes: bool = True
     header_search_rows: int = 50
+    max_in_memory_sheet_bytes: int = 64 * 1024 * 1024
+    max_in_memory_sheet_cells: int = 65536 * 22
 
 
 DEFAULT_LIMITS = StatementLimits()

@@ -7,9 +7,15 @@
         for result in statement.rows():   # StatementRow | RowFailure, file order
             ...
 
-CSV is read row by row through :mod:`csv` over a text wrapper, so memory
-stays flat whatever the file's size. XLSX/XLS go through python-calamine,
-which holds one whole sheet in memory (docs/statements.md measures it).
+CSV is read row by row through :mod:`csv` over a text wrapper, and XLSX row
+by row from its ZIP entry (:mod:`mpesa_daraja_kit.statements.xlsx`), so memory
+stays flat whatever the file's size. Text is cleaned as callback text is
+(:func:`mpesa_daraja_kit.text.storable_text`: no NUL, no lone surrogate); in
+XLSX only an ``_xHHHH_`` escape can carry either, and it is cleaned as decoded.
+XLS (at most 65 536 rows) and XLSB go through python-calamine, which holds one
+whole sheet in memory; an XLS sheet spanning more than
+``limits.max_in_memory_sheet_cells`` cells and an XLSB whose sheets unpack to
+more than ``limits.max_in_memory_sheet_bytes`` are refused before it reads them.
 """
 
 from __future__ import annotations
@@ -53,10 +59,14 @@ from mpesa_daraja_kit.statements.rowparse import (
 from mpesa_daraja_kit.statements.source import (
     Source,
     StatementSource,
+    check_in_memory_sheets,
+    check_xls_sheets,
     check_xlsx_zip,
     load_source,
     sniff_format,
 )
+from mpesa_daraja_kit.statements.xlsx import XlsxBook, XlsxFormatError
+from mpesa_daraja_kit.text import storable_text
 
 __all__ = ["StatementReader", "open_statement"]
 
@@ -102,6 +112,10 @@ def open_statement(
         fmt = sniff_format(src)
         if fmt == "xlsx":
             check_xlsx_zip(src, limits)
+            if src.is_xlsb:
+                check_in_memory_sheets(src, limits)
+        elif fmt == "xls":
+            check_xls_sheets(src, limits)
         return StatementReader(src, fmt, limits, filename)
     except BaseException:
         src.close()
@@ -118,6 +132,8 @@ class StatementReader:
         self._limits = limits
         self._workbook: Any = None
         self._sheet: Any = None
+        self._book: XlsxBook | None = None
+        self._sheet_name: str | None = None
         self.format: StatementFormat = fmt
         self.filename = filename
         self.sha256: str = source.sha256
@@ -127,6 +143,8 @@ class StatementReader:
         try:
             if fmt == "csv":
                 self._pick_csv_dialect()
+            elif fmt == "xlsx" and not source.is_xlsb:
+                self._open_xlsx()
             else:
                 self._open_workbook()
             header_row, header, before = self._find_header()
@@ -152,6 +170,9 @@ class StatementReader:
     def close(self) -> None:
         """Release the file and the workbook."""
         self._sheet = None
+        if self._book is not None:
+            self._book.close()
+            self._book = None
         if self._workbook is not None:
             self._workbook.close()
             self._workbook = None
@@ -179,6 +200,25 @@ class StatementReader:
             if rest[:1] in (";", "\t", "|"):
                 self._delimiter = rest[0]
 
+    def _open_xlsx(self) -> None:
+        try:
+            self._book = XlsxBook(self._source.rewind())
+        except XlsxFormatError as exc:
+            raise StatementError(
+                f"the XLSX workbook cannot be read ({exc}); expected a sheet "
+                f"with a {EXPECTED_HEADER!r} header row"
+            ) from None
+        names = _transaction_first(self._book.sheet_names)
+        for name in names:
+            self._sheet_name = name
+            try:
+                self._find_header()
+            except StatementError:
+                continue
+            return
+        self._sheet_name = None
+        raise _no_sheet_with_header(names, self._limits)
+
     def _open_workbook(self) -> None:
         calamine = require(
             "python_calamine", "statements", feature=f"reading {self.format.upper()} statements"
@@ -195,9 +235,7 @@ class StatementReader:
                 f"the {self.format.upper()} workbook cannot be read ({exc}); expected a sheet "
                 f"with a {EXPECTED_HEADER!r} header row"
             ) from None
-        names: list[str] = list(self._workbook.sheet_names)
-        # The Org Portal's XLS names its sheet ``transaction``; try it first.
-        names.sort(key=lambda name: name.strip().lower() != "transaction")
+        names = _transaction_first(self._workbook.sheet_names)
         for name in names:
             try:
                 sheet = self._workbook.get_sheet_by_name(name)
@@ -210,10 +248,7 @@ class StatementReader:
                 continue
             return
         self._sheet = None
-        raise StatementError(
-            f"no sheet of the workbook ({', '.join(map(repr, names)) or 'none'}) has a "
-            f"{EXPECTED_HEADER!r} header row in its first {self._limits.header_search_rows} rows"
-        )
+        raise _no_sheet_with_header(names, self._limits)
 
     def _find_header(self) -> tuple[int, Sequence[Cell], list[Sequence[Cell]]]:
         before: list[Sequence[Cell]] = []
@@ -241,6 +276,8 @@ class StatementReader:
     def _raw_rows(self) -> RawRows:
         if self.format == "csv":
             return self._csv_rows()
+        if self._book is not None:
+            return self._xlsx_rows()
         return self._sheet_rows()
 
     def _csv_rows(self) -> RawRows:
@@ -249,7 +286,7 @@ class StatementReader:
             self._source.rewind(), encoding=self._encoding, errors=errors, newline=""
         )
         try:
-            reader = csv.reader(text, delimiter=self._delimiter)
+            reader = csv.reader(map(storable_text, text), delimiter=self._delimiter)
             line = 0
             while True:
                 try:
@@ -265,11 +302,20 @@ class StatementReader:
             with contextlib.suppress(ValueError):  # the reader was closed first
                 text.detach()  # leave the underlying file open for the next pass
 
+    def _xlsx_rows(self) -> RawRows:
+        assert self._book is not None and self._sheet_name is not None
+        number = 0
+        try:
+            for number, row in self._book.iter_rows(self._sheet_name):
+                yield number, row
+        except XlsxFormatError as exc:
+            yield number + 1, BrokenRow(f"the rest of the sheet cannot be read: {exc}")
+
     def _sheet_rows(self) -> RawRows:
         # python-calamine's iter_rows() starts at the sheet's first row even when
         # it is empty (it only drops empty leading columns), so the index is the row.
         for index, row in enumerate(self._sheet.iter_rows()):
-            yield index + 1, row
+            yield index + 1, [storable_text(c) if c.__class__ is str else c for c in row]
 
     # -- reading rows -----------------------------------------------------------
 
@@ -280,3 +326,17 @@ class StatementReader:
         """
         rows = parse_rows(self.columns, self._raw_rows(), after=self.header_row_number)
         return mark_internal_pairs(rows)
+
+
+def _transaction_first(sheet_names: Sequence[str]) -> list[str]:
+    """Return the sheet names, ``transaction`` first (the Org Portal's XLS names it so)."""
+    names = list(sheet_names)
+    names.sort(key=lambda name: name.strip().lower() != "transaction")
+    return names
+
+
+def _no_sheet_with_header(names: Sequence[str], limits: StatementLimits) -> StatementError:
+    return StatementError(
+        f"no sheet of the workbook ({', '.join(map(repr, names)) or 'none'}) has a "
+        f"{EXPECTED_HEADER!r} header row in its first {limits.header_search_rows} rows"
+    )

@@ -20,8 +20,17 @@ from mpesa_daraja_kit.statements.model import (
     StatementFormat,
     StatementLimits,
 )
+from mpesa_daraja_kit.statements.xls import XlsFormatError, sheet_boxes
 
-__all__ = ["Source", "StatementSource", "check_xlsx_zip", "load_source", "sniff_format"]
+__all__ = [
+    "Source",
+    "StatementSource",
+    "check_in_memory_sheets",
+    "check_xls_sheets",
+    "check_xlsx_zip",
+    "load_source",
+    "sniff_format",
+]
 
 StatementSource = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO | IO[bytes]
 
@@ -43,6 +52,8 @@ class Source:
     size: int
     path: str | None
     owned: bool
+    is_xlsb: bool = False
+    """An XLSX-family ZIP holding a binary workbook (``xl/workbook.bin``), set by the ZIP check."""
 
     def rewind(self) -> IO[bytes]:
         """Return the file positioned at the first byte."""
@@ -198,6 +209,7 @@ def check_xlsx_zip(source: Source, limits: StatementLimits) -> None:
                 raise StatementError(
                     f"the file is a ZIP archive but not a workbook; {_EXPECTED_FILES}"
                 )
+            source.is_xlsb = "xl/workbook.xml" not in names
             total = sum(info.file_size for info in infos)
             if total > limits.max_uncompressed_bytes:
                 raise _bomb(f"unpacks to {total} bytes", limits)
@@ -213,6 +225,62 @@ def check_xlsx_zip(source: Source, limits: StatementLimits) -> None:
         raise StatementError(f"the XLSX archive is damaged ({exc}); {_EXPECTED_FILES}") from None
     finally:
         source.rewind()
+
+
+def check_in_memory_sheets(source: Source, limits: StatementLimits) -> None:
+    """Refuse an XLSB whose sheets unpack to more than ``limits.max_in_memory_sheet_bytes``.
+
+    XLSB is read by python-calamine, which holds a whole sheet in memory (a few
+    times its unpacked size), so its size is read from the ZIP directory first.
+
+    Raises:
+        StatementError: ``STATEMENT_TOO_LARGE`` over the limit.
+    """
+    with zipfile.ZipFile(source.rewind()) as archive:
+        size = sum(
+            info.file_size
+            for info in archive.infolist()
+            if info.filename.startswith("xl/worksheets/")
+        )
+    source.rewind()
+    if size > limits.max_in_memory_sheet_bytes:
+        raise StatementError(
+            f"the XLSB workbook's sheets unpack to {size} bytes; the limit for a binary "
+            f"workbook, read whole, is {limits.max_in_memory_sheet_bytes} bytes; save it as "
+            "XLSX or CSV, which are read row by row",
+            code=ErrorCode.STATEMENT_TOO_LARGE,
+            limit=limits.max_in_memory_sheet_bytes,
+        )
+
+
+def check_xls_sheets(source: Source, limits: StatementLimits) -> None:
+    """Refuse an XLS whose sheet spans more than ``limits.max_in_memory_sheet_cells`` cells.
+
+    python-calamine holds a sheet as a grid over its cells' bounding box, so a
+    few kilobytes with a cell in A1 and one in IV65536 would need about 1 GB.
+    The box is measured from the file's records before calamine reads it.
+
+    Raises:
+        StatementError: ``STATEMENT_TOO_LARGE`` over the limit; ``STATEMENT_INVALID``
+            when the OLE2 structure cannot be read.
+    """
+    try:
+        boxes = sheet_boxes(source.rewind())
+    except XlsFormatError as exc:
+        raise StatementError(
+            f"the XLS workbook cannot be read ({exc}); {_EXPECTED_FILES}"
+        ) from None
+    finally:
+        source.rewind()
+    largest = max(boxes, default=0)
+    if largest > limits.max_in_memory_sheet_cells:
+        raise StatementError(
+            f"an XLS sheet spans {largest} cells (rows x columns between its first and last "
+            f"cells); the limit is {limits.max_in_memory_sheet_cells}, as an XLS sheet is "
+            "read whole; save it as XLSX or CSV, which are read row by row",
+            code=ErrorCode.STATEMENT_TOO_LARGE,
+            limit=limits.max_in_memory_sheet_cells,
+        )
 
 
 def _bomb(what: str, limits: StatementLimits) -> StatementError:

@@ -52,7 +52,14 @@ from mpesa_daraja_kit.wire.payloads import (
     StkQueryRequest,
     StkQueryResponse,
 )
-from mpesa_daraja_kit.wire.primitives import decimal_number, text, text_or_empty, whole_number
+from mpesa_daraja_kit.wire.primitives import (
+    decimal_number,
+    receipt_text,
+    receipt_text_or_empty,
+    text,
+    text_or_empty,
+    whole_number,
+)
 
 __all__ = [
     "WIRE_NAMES",
@@ -174,7 +181,10 @@ def _build_converter() -> cattrs.Converter:
         in_overrides = dict(renames)
         if cls is C2BPayment:
             in_overrides = {
-                attr: override(rename=wire, struct_hook=text_or_empty)
+                attr: override(
+                    rename=wire,
+                    struct_hook=receipt_text_or_empty if attr == "trans_id" else text_or_empty,
+                )
                 for attr, wire in names.items()
             }
         conv.register_structure_hook(
@@ -326,7 +336,7 @@ def _item(items: Mapping[str, Any], name: str, parse: Any) -> Any:
 
 
 def _receipt(value: Any, field: str) -> str:
-    receipt = text(value).strip()
+    receipt = receipt_text(value).strip()
     problem = receipt_problem(receipt)
     if problem is not None:
         raise ValueError(f"{receipt[:60]!r} is not an M-Pesa receipt: {problem}")

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["decimal_number", "text", "text_or_empty", "whole_number"]
+from mpesa_daraja_kit.text import storable_text, unstorable_problem
+
+__all__ = [
+    "decimal_number",
+    "receipt_text",
+    "receipt_text_or_empty",
+    "text",
+    "text_or_empty",
+    "whole_number",
+]
 
 
 def _is_number(value: object) -> bool:
@@ -22,8 +31,9 @@ def _number_text(value: int | Decimal | float) -> str:
 
 
 def text(value: object, _: object = None) -> str:
+    """Return a text value cleaned for storage (``mpesa_daraja_kit.text.storable_text``)."""
     if isinstance(value, str):
-        return value
+        return storable_text(value)
     if _is_number(value):
         return _number_text(value)  # type: ignore[arg-type]
     if value is None:
@@ -34,6 +44,23 @@ def text(value: object, _: object = None) -> str:
 def text_or_empty(value: object, _: object = None) -> str:
     # C2B bodies send ``null`` for ThirdPartyTransID / InvoiceNumber (DARAJA.md, C2B).
     return "" if value is None else text(value)
+
+
+def receipt_text(value: object, _: object = None) -> str:
+    """Return a receipt as text; one with a NUL or a lone surrogate is not a receipt.
+
+    Other text is cleaned, but a receipt is an identity: removing a character
+    from it would make a different receipt, so it is refused instead.
+    """
+    if isinstance(value, str):
+        problem = unstorable_problem(value)
+        if problem is not None:
+            raise ValueError(f"{_show(value)} is not an M-Pesa receipt: {problem}")
+    return text(value)
+
+
+def receipt_text_or_empty(value: object, _: object = None) -> str:
+    return "" if value is None else receipt_text(value)
 
 
 def whole_number(value: object, _: object = None) -> int:
