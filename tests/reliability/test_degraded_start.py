@@ -42,7 +42,7 @@ async def proxy(db_url: str, backend: str) -> AsyncIterator[TcpProxy]:
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     yield proxy
-    await proxy.stop()
+    await proxy.aclose()
 
 
 async def count(engine: AsyncEngine, table: sa.Table) -> int:

@@ -68,7 +68,7 @@ async def proxy(db_url: str, server_backend: str) -> AsyncIterator[TcpProxy]:
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     yield proxy
-    await proxy.stop()
+    await proxy.aclose()
 
 
 @pytest.fixture
