@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,7 +55,7 @@ async def proxy(db_url: str, backend: str) -> AsyncIterator[TcpProxy]:
     await proxy.aclose()
 
 
-async def scalar(engine: AsyncEngine, stmt: sa.Select[tuple[int]]) -> int:
+async def scalar(engine: AsyncEngine, stmt: sa.Select[Any]) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(stmt) or 0)
 
