@@ -7,7 +7,11 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["BackgroundLoop"]
+from mpesa_daraja_kit.log import get_logger
+
+__all__ = ["BackgroundLoop", "BackgroundService", "every"]
+
+log = get_logger("background")
 
 
 class BackgroundLoop:
@@ -35,3 +39,34 @@ class BackgroundLoop:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class BackgroundService:
+    """A service with one background loop that ``MpesaKit.lifespan`` starts and stops."""
+
+    _loop: BackgroundLoop
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the background loop runs in this process."""
+        return self._loop.running
+
+    def start(self) -> None:
+        """Start the background loop."""
+        self._loop.start()
+
+    async def stop(self) -> None:
+        """Stop the background loop (its work is picked up again on the next start)."""
+        await self._loop.stop()
+
+
+async def every(
+    interval: float, step: Callable[[], Coroutine[Any, Any, object]], what: str
+) -> None:
+    """Run ``step`` every ``interval`` seconds for ever; a failure is logged and tried again."""
+    while True:
+        try:
+            await step()
+        except Exception:
+            log.warning("%s failed; retrying", what, exc_info=True)
+        await asyncio.sleep(interval)

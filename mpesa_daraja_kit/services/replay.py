@@ -10,7 +10,6 @@ within seconds and the money has moved (or not) since.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -23,7 +22,7 @@ from mpesa_daraja_kit.db.models import callback_log
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.errors import ErrorCode, NotFound, ValidationError
 from mpesa_daraja_kit.log import bind_correlation_id, get_logger
-from mpesa_daraja_kit.services.background import BackgroundLoop
+from mpesa_daraja_kit.services.background import BackgroundLoop, BackgroundService, every
 from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, CallbackRecord
 from mpesa_daraja_kit.services.stk import StkService
@@ -152,7 +151,7 @@ class SweepResult:
     """Interrupted validations closed as FAILED ``callback_interrupted`` (answered already)."""
 
 
-class CallbackSweeper:
+class CallbackSweeper(BackgroundService):
     """Bring every stored body left ``RECEIVED`` (an interrupted apply) to a terminal outcome.
 
     A body is committed before it is applied; a crash, a dropped connection or
@@ -178,9 +177,10 @@ class CallbackSweeper:
         self._replayer = replayer
         self._callbacks = callbacks
         self._after = timedelta(seconds=after)
-        self._interval = interval
         self._clock = clock
-        self._loop = BackgroundLoop("mpesa-kit-sweep", self._run)
+        self._loop = BackgroundLoop(
+            "mpesa-kit-sweep", lambda: every(interval, self.sweep, "callback sweep")
+        )
 
     async def sweep(self, *, limit: int = 200) -> SweepResult:
         """Apply (or close) the interrupted bodies older than ``after``, oldest first."""
@@ -232,24 +232,3 @@ class CallbackSweeper:
                 .values(processed_at=self._clock())
             )
         return bool(result.rowcount == 1)
-
-    @property
-    def running(self) -> bool:
-        """Tell whether the background sweep runs."""
-        return self._loop.running
-
-    def start(self) -> None:
-        """Start sweeping in the background (``MpesaKit.lifespan`` does)."""
-        self._loop.start()
-
-    async def stop(self) -> None:
-        """Stop the background sweep."""
-        await self._loop.stop()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("callback sweep failed; retrying", exc_info=True)
-            await asyncio.sleep(self._interval)

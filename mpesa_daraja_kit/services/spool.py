@@ -37,7 +37,7 @@ import attrs
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.log import get_logger
-from mpesa_daraja_kit.services.background import BackgroundLoop
+from mpesa_daraja_kit.services.background import BackgroundLoop, BackgroundService, every
 from mpesa_daraja_kit.services.callbacks import (
     CallbackLogService,
     IncomingCallback,
@@ -206,7 +206,7 @@ class SpoolReplay:
     quarantined: int = 0
 
 
-class SpoolService:
+class SpoolService(BackgroundService):
     """Replay the spool into the database, on demand and in the background."""
 
     def __init__(
@@ -222,8 +222,9 @@ class SpoolService:
         self._callbacks = callbacks
         self._stk = stk
         self._c2b = c2b
-        self._interval = interval
-        self._loop = BackgroundLoop("mpesa-kit-spool", self._run)
+        self._loop = BackgroundLoop(
+            "mpesa-kit-spool", lambda: every(interval, self._replay_when_present, "spool replay")
+        )
         self._lock = asyncio.Lock()
 
     async def replay(self) -> SpoolReplay:
@@ -298,25 +299,7 @@ class SpoolService:
                 "spooled callback stored but not applied", extra={"callback_log_id": log_id}
             )
 
-    @property
-    def running(self) -> bool:
-        """Tell whether the background replay loop runs."""
-        return self._loop.running
-
-    def start(self) -> None:
-        """Start replaying in the background (``MpesaKit.lifespan`` does)."""
-        self._loop.start()
-
-    async def stop(self) -> None:
-        """Stop the background loop; spooled files stay for the next start."""
-        await self._loop.stop()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                # Also with no file of its own: a dead worker's claims are recovered here.
-                if self.spool.directory.is_dir():
-                    await self.replay()
-            except Exception:
-                log.exception("spool replay failed; retrying")
-            await asyncio.sleep(self._interval)
+    async def _replay_when_present(self) -> None:
+        # Also with no file of its own: a dead worker's claims are recovered here.
+        if self.spool.directory.is_dir():
+            await self.replay()

@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mpesa_daraja_kit.db.models import callback_log, event_outbox, payment_items
 from tests.conftest import load_fixture
+from tests.reliability.conftest import via_proxy
 from tests.reliability.proxy import TcpProxy
 from tests.reliability.workers import Workers
 
@@ -44,17 +43,6 @@ def confirmation(n: int) -> bytes:
     return json.dumps(body).encode()
 
 
-@pytest.fixture
-async def proxy(db_url: str, backend: str) -> AsyncIterator[TcpProxy]:
-    if backend == "sqlite":
-        pytest.skip("an embedded SQLite file cannot be cut away; see the server backends")
-    url = make_url(db_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.aclose()
-
-
 async def scalar(engine: AsyncEngine, stmt: sa.Select[Any]) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(stmt) or 0)
@@ -63,7 +51,6 @@ async def scalar(engine: AsyncEngine, stmt: sa.Select[Any]) -> int:
 async def test_chaos_run_loses_nothing_and_doubles_nothing(
     db_url: str, backend: str, engine: AsyncEngine, proxy: TcpProxy, tmp_path: Path
 ) -> None:
-    through_proxy = make_url(db_url).set(host="127.0.0.1", port=proxy.port)
     answered: set[int] = set()
     unanswered: set[int] = set()
     chaos: list[str] = []
@@ -72,9 +59,7 @@ async def test_chaos_run_loses_nothing_and_doubles_nothing(
     def at() -> str:
         return f"{time.monotonic() - started:5.1f} s"
 
-    with Workers(
-        through_proxy.render_as_string(hide_password=False), tmp_path / "spool", workers=3
-    ) as host:
+    with Workers(via_proxy(db_url, proxy), tmp_path / "spool", workers=3) as host:
         await host.wait_serving()
         limits = httpx.Limits(max_connections=CONCURRENCY)
         async with httpx.AsyncClient(base_url=host.url, timeout=30, limits=limits) as http:

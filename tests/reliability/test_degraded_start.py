@@ -8,18 +8,15 @@ away behind a TCP proxy before the host starts; one worker is killed with
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mpesa_daraja_kit.db.models import callback_log, payment_items
-from tests.conftest import load_fixture
+from tests.reliability.conftest import confirmation_bytes, via_proxy
 from tests.reliability.proxy import TcpProxy
 from tests.reliability.workers import Workers
 
@@ -29,20 +26,7 @@ ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
 def confirmation(n: int) -> bytes:
-    body = load_fixture("c2b_confirmation_hashed_msisdn")
-    body["TransID"] = f"UAD{n:07d}"
-    return json.dumps(body).encode()
-
-
-@pytest.fixture
-async def proxy(db_url: str, backend: str) -> AsyncIterator[TcpProxy]:
-    if backend == "sqlite":
-        pytest.skip("an embedded SQLite file cannot be taken away; see the server backends")
-    url = make_url(db_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.aclose()
+    return confirmation_bytes(f"UAD{n:07d}")
 
 
 async def count(engine: AsyncEngine, table: sa.Table) -> int:
@@ -61,11 +45,8 @@ async def wait_for(check: object, timeout: float = 30.0) -> None:
 async def test_a_host_started_during_an_outage_serves_and_catches_up(
     db_url: str, engine: AsyncEngine, proxy: TcpProxy, tmp_path: Path
 ) -> None:
-    through_proxy = make_url(db_url).set(host="127.0.0.1", port=proxy.port)
     await proxy.stop()  # the database is unreachable before the host starts
-    with Workers(
-        through_proxy.render_as_string(hide_password=False), tmp_path / "spool", workers=2
-    ) as host:
+    with Workers(via_proxy(db_url, proxy), tmp_path / "spool", workers=2) as host:
         await host.wait_serving()
         async with httpx.AsyncClient(base_url=host.url, timeout=10) as http:
             ready = await http.get("/ready")

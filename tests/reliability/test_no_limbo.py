@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mpesa_daraja_kit import hookimpl
@@ -24,7 +23,7 @@ from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.events import Account
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.services.callbacks import IncomingCallback
-from tests.conftest import load_fixture
+from tests.reliability.conftest import confirmation_bytes, via_proxy
 from tests.reliability.proxy import TcpProxy
 from tests.support import HostPlugin, kit_settings, stk_callback_body
 
@@ -34,9 +33,7 @@ ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
 def confirmation(n: int) -> bytes:
-    body = load_fixture("c2b_confirmation_hashed_msisdn")
-    body["TransID"] = f"UAL{n:07d}"
-    return json.dumps(body).encode()
+    return confirmation_bytes(f"UAL{n:07d}")
 
 
 class CutsTheDatabase(HostPlugin):
@@ -56,26 +53,9 @@ class CutsTheDatabase(HostPlugin):
 
 
 @pytest.fixture
-def server_backend(backend: str) -> str:
-    if backend == "sqlite":
-        pytest.skip("an embedded SQLite file cannot be taken away; see the server backends")
-    return backend
-
-
-@pytest.fixture
-async def proxy(db_url: str, server_backend: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(db_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.aclose()
-
-
-@pytest.fixture
 async def kit(
     db_url: str, engine: AsyncEngine, proxy: TcpProxy, tmp_path: Path
 ) -> AsyncIterator[MpesaKit]:
-    through_proxy = make_url(db_url).set(host="127.0.0.1", port=proxy.port)
     settings = kit_settings(
         "http://127.0.0.1:9",
         spool_dir=str(tmp_path / "spool"),
@@ -84,7 +64,7 @@ async def kit(
     )
     kit = MpesaKit(
         settings,
-        database_url=through_proxy.render_as_string(hide_password=False),
+        database_url=via_proxy(db_url, proxy),
         plugins=[CutsTheDatabase(proxy)],
     )
     yield kit

@@ -8,7 +8,6 @@ out after the body was safe, and marking it needed a third.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,14 @@ from mpesa_daraja_kit.db.engine import create_kit_engine
 from mpesa_daraja_kit.db.models import callback_log, payment_items
 from mpesa_daraja_kit.events import Account
 from mpesa_daraja_kit.kit import MpesaKit
-from tests.conftest import load_fixture
+from tests.reliability.conftest import confirmation_bytes
 from tests.support import HostPlugin, kit_settings
 
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
 def confirmation(n: int) -> bytes:
-    body = load_fixture("c2b_confirmation_hashed_msisdn")
-    body["TransID"] = f"UAO{n:07d}"
-    return json.dumps(body).encode()
+    return confirmation_bytes(f"UAO{n:07d}")
 
 
 class SlowLookup(HostPlugin):

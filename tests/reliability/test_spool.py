@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mpesa_daraja_kit.db.models import callback_log, payment_items
@@ -18,6 +17,7 @@ from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.services.callbacks import IncomingCallback
 from mpesa_daraja_kit.services.spool import CallbackSpool
 from tests.conftest import load_fixture
+from tests.reliability.conftest import confirmation_bytes, via_proxy
 from tests.reliability.proxy import TcpProxy
 from tests.support import HostPlugin, kit_settings, wait_until_async
 
@@ -27,38 +27,19 @@ ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
 def confirmation(n: int) -> bytes:
-    body = load_fixture("c2b_confirmation_hashed_msisdn")
-    body["TransID"] = f"UAQ{n:07d}"
-    return json.dumps(body).encode()
-
-
-@pytest.fixture
-def server_backend(backend: str) -> str:
-    if backend == "sqlite":
-        pytest.skip("an embedded SQLite file cannot be taken away; see the server backends")
-    return backend
-
-
-@pytest.fixture
-async def proxy(db_url: str, server_backend: str) -> AsyncIterator[TcpProxy]:
-    url = make_url(db_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.start()
-    yield proxy
-    await proxy.aclose()
+    return confirmation_bytes(f"UAQ{n:07d}")
 
 
 @pytest.fixture
 async def kit(
     db_url: str, engine: AsyncEngine, proxy: TcpProxy, tmp_path: Path
 ) -> AsyncIterator[MpesaKit]:
-    through_proxy = make_url(db_url).set(host="127.0.0.1", port=proxy.port)
     settings = kit_settings(
         "http://127.0.0.1:9", spool_dir=str(tmp_path / "spool"), spool_replay_interval=0.1
     )
     kit = MpesaKit(
         settings,
-        database_url=through_proxy.render_as_string(hide_password=False),
+        database_url=via_proxy(db_url, proxy),
         plugins=[HostPlugin()],
     )
     yield kit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import textwrap
@@ -17,14 +16,12 @@ from mpesa_daraja_kit.enums import CallbackKind
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.services.callbacks import IncomingCallback
 from mpesa_daraja_kit.services.spool import CallbackSpool
-from tests.conftest import load_fixture
+from tests.reliability.conftest import confirmation_bytes
 from tests.support import kit_settings
 
 
 def confirmation(n: int) -> bytes:
-    body = load_fixture("c2b_confirmation_hashed_msisdn")
-    body["TransID"] = f"UAS{n:07d}"
-    return json.dumps(body).encode()
+    return confirmation_bytes(f"UAS{n:07d}")
 
 
 def spool_files(folder: Path, count: int) -> None:

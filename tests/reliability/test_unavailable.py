@@ -8,7 +8,6 @@ never by stopping the shared servers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,23 +22,14 @@ from mpesa_daraja_kit.enums import CallbackKind
 from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.services.callbacks import IncomingCallback, is_database_unavailable
 from mpesa_daraja_kit.services.spool import CallbackSpool
-from tests.conftest import load_fixture
+from tests.reliability.conftest import confirmation_bytes
 from tests.support import HostPlugin, kit_settings
 
 ROLE = "mpesa_kit_no_connections"
 
 
 def confirmation(n: int) -> bytes:
-    body = load_fixture("c2b_confirmation_hashed_msisdn")
-    body["TransID"] = f"UAV{n:07d}"
-    return json.dumps(body).encode()
-
-
-@pytest.fixture
-def server_backend(backend: str) -> str:
-    if backend == "sqlite":
-        pytest.skip("connection limits and read-only servers are server conditions")
-    return backend
+    return confirmation_bytes(f"UAV{n:07d}")
 
 
 @pytest.fixture
