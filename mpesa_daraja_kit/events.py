@@ -77,6 +77,12 @@ class Event:
     event_id: str = attrs.field(factory=_new_id)
     occurred_at: datetime
 
+    @property
+    def dedupe_key(self) -> str:
+        """Return the key that makes "the same change twice" one outbox event."""
+        raise NotImplementedError(type(self).__name__)
+
+
 
 @attrs.frozen(kw_only=True)
 class StkPushUpdated(Event):
@@ -94,6 +100,12 @@ class StkPushUpdated(Event):
     result_desc: str | None
     receipt_number: str | None
     phone_hash: str
+
+    @property
+    def dedupe_key(self) -> str:
+        """One event per request and status reached."""
+        return f"stk_push_updated:{self.stk_push_request_id}:{self.status}"
+
 
 
 @attrs.frozen(kw_only=True)
@@ -113,6 +125,12 @@ class PaymentRecorded(Event):
     payer_name: str | None = None
     """Only when ``Settings.log_pii`` is on."""
 
+    @property
+    def dedupe_key(self) -> str:
+        """One event per receipt, whichever source recorded it first."""
+        return f"payment_recorded:{self.receipt_number}"
+
+
 
 @attrs.frozen(kw_only=True)
 class PaymentLinked(Event):
@@ -128,6 +146,12 @@ class PaymentLinked(Event):
     method: str
     """``receipt`` (MpesaReceiptNumber = TransID) or ``heuristic``."""
 
+    @property
+    def dedupe_key(self) -> str:
+        """One event per payment and request linked (a corrected link is a new event)."""
+        return f"payment_linked:{self.payment_id}:{self.stk_push_request_id}"
+
+
 
 @attrs.frozen(kw_only=True)
 class PaymentUnmatched(Event):
@@ -141,6 +165,12 @@ class PaymentUnmatched(Event):
     source: str
     msisdn_hash: str | None = None
     transaction_time: datetime | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        """One event per receipt."""
+        return f"payment_unmatched:{self.receipt_number}"
+
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +186,12 @@ class StatementImported(Event):
     gaps_filled: int
     failed_items: int
 
+    @property
+    def dedupe_key(self) -> str:
+        """One event per upload."""
+        return f"statement_imported:{self.upload_id}"
+
+
 
 @attrs.frozen(kw_only=True)
 class StkPushMissingIpn(Event):
@@ -167,6 +203,12 @@ class StkPushMissingIpn(Event):
     account_reference: str
     amount: Decimal
     completed_at: datetime | None
+
+    @property
+    def dedupe_key(self) -> str:
+        """One event per request (the reconciler's claim fires it once)."""
+        return f"stk_push_missing_ipn:{self.stk_push_request_id}"
+
 
 
 EVENT_TYPES: Mapping[str, type[Event]] = {

@@ -478,8 +478,6 @@ class C2BService:
                 msisdn_hash=c.msisdn_hash,
                 payer_name=(c.payer_name or None) if self._settings.log_pii else None,
             ),
-            # The key the STK flow uses too: one receipt, one recorded event.
-            dedupe_key=f"payment_recorded:{receipt}",
         )
         if account is None:
             await self._outbox.add(
@@ -494,7 +492,6 @@ class C2BService:
                     msisdn_hash=c.msisdn_hash,
                     transaction_time=payment.completion_time,
                 ),
-                dedupe_key=f"payment_unmatched:{receipt}",
             )
 
     # -- validation -----------------------------------------------------------------

@@ -98,15 +98,22 @@ class EventOutbox:
 
     # -- writing ------------------------------------------------------------------
 
-    async def add(self, conn: AsyncConnection, event: Event, dedupe_key: str) -> bool:
-        """Queue ``event`` in the caller's transaction; False when ``dedupe_key`` is queued."""
+    async def add(
+        self, conn: AsyncConnection, event: Event, dedupe_key: str | None = None
+    ) -> bool:
+        """Queue ``event`` in the caller's transaction; False when its dedupe key is queued.
+
+        The key is the event's own (:attr:`Event.dedupe_key`), so every flow that
+        describes one change spells it the same way; ``dedupe_key`` overrides it.
+        """
+        key = event.dedupe_key if dedupe_key is None else dedupe_key
         return await insert_ignore(
             conn,
             _T,
             {
                 "id": uuid.UUID(event.event_id),
                 "event_type": event.hook,
-                "dedupe_key": dedupe_key[:255],
+                "dedupe_key": key[:255],
                 "payload": event_to_payload(event),
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,

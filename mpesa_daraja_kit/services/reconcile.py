@@ -383,7 +383,6 @@ class Reconciler:
                         amount=row.amount,
                         completed_at=row.completed_at,
                     ),
-                    dedupe_key=f"stk_push_missing_ipn:{row.id}",
                 )
                 fired += 1
         return fired

@@ -76,6 +76,7 @@ from mpesa_daraja_kit.enums import (
 )
 from mpesa_daraja_kit.errors import NotFound
 from mpesa_daraja_kit.events import (
+    Event,
     PaymentRecorded,
     PaymentUnmatched,
     StatementImported,
@@ -420,7 +421,6 @@ class StatementService:
                     gaps_filled=tally.gaps,
                     failed_items=tally.failed,
                 ),
-                dedupe_key=f"statement_imported:{upload_id}",
             )
         await self._outbox.after_commit()
         return await self.get(upload_id)
@@ -641,7 +641,7 @@ class StatementService:
                     source=PaymentSource.STATEMENT.value,
                 )
                 events.append(
-                    plan.encode(_outbox_row(unmatched, f"payment_unmatched:{receipt}", now))
+                    plan.encode(_outbox_row(unmatched, now))
                 )
         return events
 
@@ -898,11 +898,11 @@ def _recorded_payload_json(
     )
 
 
-def _outbox_row(event: Any, dedupe_key: str, now: datetime) -> dict[str, Any]:
+def _outbox_row(event: Event, now: datetime) -> dict[str, Any]:
     return {
         "id": uuid.UUID(event.event_id),
         "event_type": event.hook,
-        "dedupe_key": dedupe_key[:255],
+        "dedupe_key": event.dedupe_key[:255],
         "payload": event_to_payload(event),
         "status": "PENDING",
         "attempts": 0,

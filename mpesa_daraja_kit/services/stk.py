@@ -774,7 +774,6 @@ class StkService:
                 receipt_number=settlement.receipt_number,
                 phone_hash=row.phone_hash,
             ),
-            dedupe_key=f"stk_push_updated:{row.id}:{status.value}",
         )
         if status is StkPushStatus.COMPLETED and settlement.receipt_number:
             fresh = (await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == row.id))).one()
@@ -834,7 +833,6 @@ class StkService:
                 receipt_number=fresh.linked_transaction_id,
                 phone_hash=fresh.phone_hash,
             ),
-            dedupe_key=f"stk_push_updated:{row.id}:{StkPushStatus.COMPLETED.value}",
         )
         return True
 
@@ -936,7 +934,6 @@ class StkService:
                     msisdn_hash=payment.msisdn_hash,
                     stk_push_request_id=str(request.id),
                 ),
-                dedupe_key=f"payment_recorded:{receipt}",
             )
             await self._linked_event(conn, payment, request)
             return
@@ -967,5 +964,4 @@ class StkService:
                 amount=payment.paid_in,
                 method=RECEIPT,
             ),
-            dedupe_key=f"payment_linked:{payment.id}:{request.id}",
         )
