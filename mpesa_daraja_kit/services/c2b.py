@@ -272,10 +272,11 @@ class C2BService:
     async def apply_confirmation(
         self, log_id: int, body: bytes, content_type: str | None = None
     ) -> CallbackOutcome:
-        """Read and record a stored confirmation (also used to replay one)."""
-        outcome = await self._apply(log_id, body, content_type, None)
-        await self._outbox.after_commit()
-        return outcome
+        """Read and record a stored confirmation (also used to replay one).
+
+        On a connection of its own, so its events are delivered as it commits.
+        """
+        return await self._apply(log_id, body, content_type, None)
 
     async def _apply(
         self, log_id: int, body: bytes, content_type: str | None, conn: AsyncConnection | None
@@ -381,7 +382,8 @@ class C2BService:
             "invoice_number": c.invoice_number,
             "third_party_trans_id": c.third_party_trans_id,
         }
-        async with transaction(self._engine, on) as conn:
+        # On the caller's connection (``on``), the caller delivers once it has let go.
+        async with self._outbox.transaction(on) as conn:
             payment_id = uuid.uuid4()
             inserted = await insert_ignore(
                 conn,

@@ -407,7 +407,7 @@ class StatementService:
                 "seconds": round(time.perf_counter() - t0, 3),
             },
         )
-        async with self._engine.begin() as conn:
+        async with self._outbox.transaction() as conn:
             await self._finish(conn, upload_id, tally, status, finished)
             await self._outbox.add(
                 conn,
@@ -422,7 +422,6 @@ class StatementService:
                     failed_items=tally.failed,
                 ),
             )
-        await self._outbox.after_commit()
         return await self.get(upload_id)
 
     async def _finish(
@@ -490,7 +489,6 @@ class StatementService:
             tally.gaps += outcome.gaps
             for kind, n in outcome.gap_kinds.items():
                 tally.bump(kind, n)
-            await self._outbox.after_commit()
             return True
         reason = f"database error: {type(last_error).__name__}; the row was not imported"
         for row in rows:
@@ -529,8 +527,8 @@ class StatementService:
         *,
         careful: bool,
     ) -> _BatchOutcome:
-        """Look one batch up and write it, in one transaction."""
-        async with self._engine.begin() as conn:
+        """Look one batch up and write it, in one transaction; its events follow the commit."""
+        async with self._outbox.transaction() as conn:
             planned = await self._plan_batch(conn, upload_id, rows, preamble, accounts)
             return await self._apply(conn, planned, careful=careful)
 

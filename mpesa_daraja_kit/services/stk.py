@@ -486,7 +486,7 @@ class StkService:
                 await asyncio.sleep(0.2 * attempt)
 
     async def _fail(self, request_id: uuid.UUID, code: str, desc: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._outbox.transaction() as conn:
             await conn.execute(
                 sa.update(REQUESTS)
                 .where(REQUESTS.c.id == request_id)
@@ -500,7 +500,6 @@ class StkService:
                     status=StkPushStatus.FAILED, result_code=code[:20], result_desc=desc[:500]
                 ),
             )
-        await self._outbox.after_commit()
 
     async def _outcome_unknown(self, request_id: uuid.UUID, exc: Exception) -> StkPushView:
         log.warning(
@@ -578,7 +577,6 @@ class StkService:
                     error_message=f"could not be applied: {type(exc).__name__}",
                 )
             return CallbackOutcome.FAILED
-        await self._outbox.after_commit()
         return outcome
 
     async def _exists(self, checkout_request_id: str) -> bool:
@@ -682,7 +680,7 @@ class StkService:
         self, log_id: int, callback: StkCallback, *, verified: bool
     ) -> CallbackOutcome:
         reference = callback.checkout_request_id
-        async with self._engine.begin() as conn:
+        async with self._outbox.transaction() as conn:
             row = (
                 await conn.execute(
                     sa.select(REQUESTS).where(REQUESTS.c.checkout_request_id == reference)
@@ -715,14 +713,13 @@ class StkService:
 
     async def settle(self, request_id: uuid.UUID, settlement: Settlement) -> bool:
         """Apply a final answer (e.g. from STK Push Query); False when it changes nothing."""
-        async with self._engine.begin() as conn:
+        async with self._outbox.transaction() as conn:
             row = (
                 await conn.execute(sa.select(REQUESTS).where(REQUESTS.c.id == request_id))
             ).first()
             if row is None:
                 raise NotFound(f"no STK push request {request_id}")
             applied = await self._settle(conn, row, settlement)
-        await self._outbox.after_commit()
         return applied
 
     async def _settle(self, conn: AsyncConnection, row: Any, settlement: Settlement) -> bool:
