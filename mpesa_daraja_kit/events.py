@@ -83,7 +83,6 @@ class Event:
         raise NotImplementedError(type(self).__name__)
 
 
-
 @attrs.frozen(kw_only=True)
 class StkPushUpdated(Event):
     """An STK Push request changed status (PENDING → a final status, or EXPIRED → COMPLETED)."""
@@ -105,7 +104,6 @@ class StkPushUpdated(Event):
     def dedupe_key(self) -> str:
         """One event per request and status reached."""
         return f"stk_push_updated:{self.stk_push_request_id}:{self.status}"
-
 
 
 @attrs.frozen(kw_only=True)
@@ -131,7 +129,6 @@ class PaymentRecorded(Event):
         return f"payment_recorded:{self.receipt_number}"
 
 
-
 @attrs.frozen(kw_only=True)
 class PaymentLinked(Event):
     """A payment and an STK Push request were found to be the same money."""
@@ -150,7 +147,6 @@ class PaymentLinked(Event):
     def dedupe_key(self) -> str:
         """One event per payment and request linked (a corrected link is a new event)."""
         return f"payment_linked:{self.payment_id}:{self.stk_push_request_id}"
-
 
 
 @attrs.frozen(kw_only=True)
@@ -172,7 +168,6 @@ class PaymentUnmatched(Event):
         return f"payment_unmatched:{self.receipt_number}"
 
 
-
 @attrs.frozen(kw_only=True)
 class StatementImported(Event):
     """A statement upload finished; carries its statistics."""
@@ -192,7 +187,6 @@ class StatementImported(Event):
         return f"statement_imported:{self.upload_id}"
 
 
-
 @attrs.frozen(kw_only=True)
 class StkPushMissingIpn(Event):
     """A COMPLETED STK push has had no C2B confirmation for longer than configured."""
@@ -208,7 +202,6 @@ class StkPushMissingIpn(Event):
     def dedupe_key(self) -> str:
         """One event per request (the reconciler's claim fires it once)."""
         return f"stk_push_missing_ipn:{self.stk_push_request_id}"
-
 
 
 EVENT_TYPES: Mapping[str, type[Event]] = {
@@ -227,14 +220,26 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
 def event_to_payload(event: Event) -> dict[str, Any]:
     """Return ``event`` as JSON-ready data (Decimal and datetime as text)."""
     out: dict[str, Any] = {}
-    for field in attrs.fields(type(event)):
-        value = getattr(event, field.name)
-        if isinstance(value, Decimal):
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        if value is None or type(value) is str:
+            pass  # most values: nothing to convert (checked first, a bulk import's hot path)
+        elif isinstance(value, Decimal):
             value = str(value)
         elif isinstance(value, datetime):
             value = value.isoformat()
-        out[field.name] = value
+        out[name] = value
     return out
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
+    return names
 
 
 def event_from_payload(hook: str, payload: Mapping[str, Any]) -> Event:

@@ -24,14 +24,12 @@ Confirmations are the primary record of money received (docs/architecture.md#pur
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import pluggy
-import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -41,20 +39,17 @@ from mpesa_daraja_kit.config import C2BResponseType, C2BValidationMode, Settings
 from mpesa_daraja_kit.db.models import payment_items
 from mpesa_daraja_kit.db.queries import (
     TRANSIENT_RETRIES,
-    insert_ignore,
     is_transient_conflict,
     transaction,
     transient_pause,
 )
 from mpesa_daraja_kit.enums import (
     CallbackOutcome,
-    Direction,
-    EntryKind,
     PaymentSource,
     reason_type_from_c2b,
 )
 from mpesa_daraja_kit.errors import ErrorCode, PayloadError
-from mpesa_daraja_kit.events import Account, C2BDecision, PaymentRecorded, PaymentUnmatched
+from mpesa_daraja_kit.events import Account, C2BDecision
 from mpesa_daraja_kit.log import bind_correlation_id, describe_error, get_logger
 from mpesa_daraja_kit.phone import MsisdnKind, classify_msisdn, matching_hash, normalize_msisdn
 from mpesa_daraja_kit.plugins import ask
@@ -66,7 +61,7 @@ from mpesa_daraja_kit.services.callbacks import (
     IncomingCallback,
     is_database_unavailable,
 )
-from mpesa_daraja_kit.services.linking import Linker
+from mpesa_daraja_kit.services.ledger import Ledger, LedgerOutcome, MoneyReceived
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.wire import (
     C2B_REJECTION_CODES,
@@ -86,21 +81,6 @@ _REQUIRED = (
     ("trans_time", "TransTime"),
     ("trans_amount", "TransAmount"),
     ("business_short_code", "BusinessShortCode"),
-)
-# Columns filled from a confirmation only where the row (from an STK callback or a
-# statement) has nothing yet; paid_in, source and the link are never touched.
-_FILLABLE_TEXT = (
-    "msisdn",
-    "msisdn_hash",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "business_short_code",
-    "account_number",
-    "account_key",
-    "host_account_id",
-    "invoice_number",
-    "third_party_trans_id",
 )
 
 
@@ -216,6 +196,45 @@ def read_confirmation(body: bytes, content_type: str | None = None) -> Confirmat
     )
 
 
+def _money(c: Confirmation, account: Account | None) -> MoneyReceived:
+    """Return a confirmation as money received for the ledger.
+
+    A row another source recorded gains the confirmation's details where it has
+    none; its amount, source and link stay. A repeat confirmation changes nothing.
+    """
+    details: dict[str, Any] = {
+        "msisdn": c.msisdn,
+        "msisdn_hash": c.msisdn_hash,
+        "first_name": c.first_name,
+        "middle_name": c.middle_name,
+        "last_name": c.last_name,
+        "business_short_code": c.business_short_code or None,
+        "account_number": c.account_number,
+        "account_key": account_key(c.account_number) or None,
+        "host_account_id": account.account_id if account is not None else None,
+        "invoice_number": c.invoice_number,
+        "third_party_trans_id": c.third_party_trans_id,
+    }
+    return MoneyReceived(
+        receipt_number=c.receipt_number,
+        source=PaymentSource.IPN,
+        amount=c.amount,
+        completion_time=c.transaction_time,
+        confirmed_column="confirmed_by_ipn_at",
+        columns={
+            **details,
+            "transaction_type": c.transaction_type,
+            "balance": c.balance,
+            "reason_type": reason_type_from_c2b(c.transaction_type),
+            "reason_type_raw": c.transaction_type,
+        },
+        fill={**details, "balance": c.balance},
+        account_reference=normalize_account_reference(c.account_number) or None,
+        account_known=account is not None,
+        payer_name=c.payer_name,
+    )
+
+
 class C2BService:
     """Record C2B confirmations, answer validations and register the C2B URLs."""
 
@@ -228,7 +247,7 @@ class C2BService:
         client: AsyncDarajaClient,
         outbox: EventOutbox,
         callbacks: CallbackLogService,
-        linker: Linker,
+        ledger: Ledger,
         clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
@@ -237,7 +256,7 @@ class C2BService:
         self._client = client
         self._outbox = outbox
         self._callbacks = callbacks
-        self._linker = linker
+        self._ledger = ledger
         self._clock = clock
 
     # -- confirmation ---------------------------------------------------------------
@@ -367,134 +386,18 @@ class C2BService:
     async def _record(
         self, log_id: int, c: Confirmation, account: Account | None, on: AsyncConnection | None
     ) -> CallbackOutcome:
-        now = self._clock()
+        """Record the confirmation through the ledger and mark its body, in one transaction."""
         receipt = c.receipt_number
-        values: dict[str, Any] = {
-            "msisdn": c.msisdn,
-            "msisdn_hash": c.msisdn_hash,
-            "first_name": c.first_name,
-            "middle_name": c.middle_name,
-            "last_name": c.last_name,
-            "business_short_code": c.business_short_code or None,
-            "account_number": c.account_number,
-            "account_key": account_key(c.account_number) or None,
-            "host_account_id": account.account_id if account is not None else None,
-            "invoice_number": c.invoice_number,
-            "third_party_trans_id": c.third_party_trans_id,
-        }
         # On the caller's connection (``on``), the caller delivers once it has let go.
         async with self._outbox.transaction(on) as conn:
-            payment_id = uuid.uuid4()
-            inserted = await insert_ignore(
-                conn,
-                ITEMS,
-                {
-                    **values,
-                    "id": payment_id,
-                    "transaction_reference": receipt,
-                    "entry_key": "",
-                    "entry_kind": EntryKind.RECEIVED,
-                    "direction": Direction.IN,
-                    "source": PaymentSource.IPN,
-                    "completion_time": c.transaction_time,
-                    "transaction_status": "Completed",
-                    "transaction_type": c.transaction_type,
-                    "paid_in": c.amount,
-                    "balance": c.balance,
-                    "reason_type": reason_type_from_c2b(c.transaction_type),
-                    "reason_type_raw": c.transaction_type,
-                    "confirmed_by_ipn_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-                ["transaction_reference", "entry_key"],
+            recorded = await self._ledger.receive(conn, _money(c, account))
+            outcome = (
+                CallbackOutcome.DUPLICATE
+                if recorded.outcome is LedgerOutcome.KNOWN
+                else CallbackOutcome.APPLIED
             )
-            if inserted:
-                payment = await self._payment(conn, receipt)
-                await self._recorded_events(conn, payment, c, account)
-                outcome = CallbackOutcome.APPLIED
-            elif await self._confirm_existing(conn, c, values, now):
-                payment = await self._payment(conn, receipt)
-                outcome = CallbackOutcome.APPLIED
-            else:
-                payment = None
-                outcome = CallbackOutcome.DUPLICATE
-            if payment is not None:
-                await self._linker.link_payment(conn, payment)
             await self._callbacks.mark(log_id, outcome, conn=conn, reference=receipt)
         return outcome
-
-    @staticmethod
-    async def _payment(conn: AsyncConnection, receipt: str) -> Any:
-        return (
-            await conn.execute(
-                sa.select(ITEMS).where(
-                    ITEMS.c.transaction_reference == receipt, ITEMS.c.entry_key == ""
-                )
-            )
-        ).one()
-
-    async def _confirm_existing(
-        self, conn: AsyncConnection, c: Confirmation, values: dict[str, Any], now: datetime
-    ) -> bool:
-        """Confirm a row another source recorded, filling only its empty fields.
-
-        The condition on ``confirmed_by_ipn_at`` makes a repeated confirmation
-        change nothing, decided by the database even under concurrency.
-        """
-        fill: dict[str, Any] = {}
-        for name in _FILLABLE_TEXT:
-            new = values[name]
-            if new:
-                column = ITEMS.c[name]
-                fill[name] = sa.case((sa.func.coalesce(column, "") == "", new), else_=column)
-        if c.balance is not None:
-            fill["balance"] = sa.func.coalesce(ITEMS.c.balance, c.balance)
-        result = await conn.execute(
-            sa.update(ITEMS)
-            .where(
-                ITEMS.c.transaction_reference == c.receipt_number,
-                ITEMS.c.entry_key == "",
-                ITEMS.c.confirmed_by_ipn_at.is_(None),
-            )
-            .values(**fill, confirmed_by_ipn_at=now, updated_at=now)
-        )
-        return bool(result.rowcount == 1)
-
-    async def _recorded_events(
-        self, conn: AsyncConnection, payment: Any, c: Confirmation, account: Account | None
-    ) -> None:
-        receipt = c.receipt_number
-        reference = normalize_account_reference(c.account_number) or None
-        await self._outbox.add(
-            conn,
-            PaymentRecorded(
-                occurred_at=self._clock(),
-                payment_id=str(payment.id),
-                receipt_number=receipt,
-                source=PaymentSource.IPN.value,
-                amount=c.amount,
-                account_reference=reference,
-                host_account_id=payment.host_account_id,
-                transaction_time=payment.completion_time,
-                msisdn_hash=c.msisdn_hash,
-                payer_name=(c.payer_name or None) if self._settings.log_pii else None,
-            ),
-        )
-        if account is None:
-            await self._outbox.add(
-                conn,
-                PaymentUnmatched(
-                    occurred_at=self._clock(),
-                    payment_id=str(payment.id),
-                    receipt_number=receipt,
-                    account_reference=reference,
-                    amount=c.amount,
-                    source=PaymentSource.IPN.value,
-                    msisdn_hash=c.msisdn_hash,
-                    transaction_time=payment.completion_time,
-                ),
-            )
 
     # -- validation -----------------------------------------------------------------
 

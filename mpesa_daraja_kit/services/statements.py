@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import json
 import logging
 import time
 import uuid
@@ -54,18 +53,12 @@ from mpesa_daraja_kit.db.bulk import (
     BulkPlan,
     bulk_plan,
     in_values,
-    insert_tuples,
-    insert_tuples_one_by_one,
     max_in_values,
     new_uuid4_hex,
-    placeholders,
 )
 from mpesa_daraja_kit.db.models import (
-    OutboxStatus,
-    event_outbox,
     payment_items,
     payment_uploads,
-    stk_requests,
 )
 from mpesa_daraja_kit.enums import (
     Direction,
@@ -77,15 +70,12 @@ from mpesa_daraja_kit.enums import (
 from mpesa_daraja_kit.errors import NotFound
 from mpesa_daraja_kit.events import (
     Event,
-    PaymentRecorded,
-    PaymentUnmatched,
     StatementImported,
-    event_to_payload,
 )
 from mpesa_daraja_kit.plugins import has_host_implementation
 from mpesa_daraja_kit.reference import account_key
 from mpesa_daraja_kit.services.accounts import lookup_account
-from mpesa_daraja_kit.services.linking import RECEIPT, Linker
+from mpesa_daraja_kit.services.ledger import Ledger
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.statements import (
     RowFailure,
@@ -253,7 +243,7 @@ class StatementService:
         engine: AsyncEngine,
         pm: pluggy.PluginManager,
         outbox: EventOutbox,
-        linker: Linker,
+        ledger: Ledger,
         clock: Clock = utc_now,
         batch_size: int = BATCH_SIZE,
     ) -> None:
@@ -261,7 +251,7 @@ class StatementService:
         self._engine = engine
         self._pm = pm
         self._outbox = outbox
-        self._linker = linker
+        self._ledger = ledger
         self._clock = clock
         self.batch_size = batch_size
 
@@ -580,18 +570,15 @@ class StatementService:
     ) -> list[tuple[Any, ...]]:
         """Return the outbox rows of a batch's new payments (``PaymentRecorded``, ``Unmatched``).
 
-        ``stored``: which gaps were inserted (all when None); a gap the key skipped
-        was recorded by someone else, whose events are theirs.
+        Built by the ledger, as for a single receipt, and encoded by the outbox: one
+        event object and one payload conversion a row, no round trip. ``stored``:
+        which gaps were inserted (all when None); a gap the key skipped was
+        recorded by someone else, whose events are theirs.
         """
         accounts, now = planned.accounts, planned.now
         check_accounts = bool(accounts)
-        plan = bulk_plan(event_outbox, dialect, EVENT_COLUMNS)
-        convert = plan.convert
-        stamp = convert["created_at"](now)
-        pending = convert["status"](OutboxStatus.PENDING)
-        recorded = PaymentRecorded.hook
-        occurred = _quote(now.isoformat())
-        events: list[tuple[Any, ...]] = []
+        recorded_events = self._ledger.recorded_events
+        statement = PaymentSource.STATEMENT
         kept = stored if stored is not None else itertools.repeat(True)
         received = [
             (row, payment_id, host)
@@ -600,82 +587,50 @@ class StatementService:
             )
             if ok and row.kind is EntryKind.RECEIVED
         ]
+        events: list[Event] = []
         for (row, payment_id, host_account_id), event_id in zip(
             received, new_uuid4_hex(len(received)), strict=True
         ):
-            receipt = row.receipt[:50]
-            # The payload column takes JSON text on every database (plan.convert["payload"]
-            # is json.dumps): written here as json.dumps would write it.
-            payload = _recorded_payload_json(
-                event_id=_dashed(event_id),
-                payment_id=_dashed(payment_id),
-                receipt=receipt,
-                amount=row.paid_in,
-                account_reference=_clip(row.account_number, 100),
-                host_account_id=host_account_id,
-                transaction_time=row.completion_time,
-                occurred=occurred,
-            )
-            events.append(
-                (
-                    event_id,
-                    recorded,
-                    f"payment_recorded:{receipt}"[:255],
-                    payload,
-                    pending,
-                    0,
-                    stamp,
-                    stamp,
-                )
-            )
             key = _account_key(row.account_number) if row.account_number else None
-            if check_accounts and not (key and accounts.get(key, _UNKNOWN)[1]):
-                unmatched = PaymentUnmatched(
+            known = not check_accounts or bool(key and accounts.get(key, _UNKNOWN)[1])
+            events.extend(
+                recorded_events(
+                    event_id=_dashed(event_id),
                     occurred_at=now,
                     payment_id=_dashed(payment_id),
-                    receipt_number=receipt,
+                    receipt_number=row.receipt[:50],
+                    source=statement,
+                    amount=row.paid_in,
                     account_reference=_clip(row.account_number, 100),
-                    amount=row.amount,
-                    source=PaymentSource.STATEMENT.value,
+                    host_account_id=host_account_id,
+                    transaction_time=row.completion_time,
+                    account_known=known,
                 )
-                events.append(
-                    plan.encode(_outbox_row(unmatched, now))
-                )
-        return events
+            )
+        return EventOutbox.encode_many(dialect, events, now)
 
     async def _apply(
         self, conn: AsyncConnection, planned: _BatchPlan, *, careful: bool
     ) -> _BatchOutcome:
-        """Write a planned batch: confirm what was matched, store the gaps and their events."""
-        dialect = conn.dialect
+        """Write a planned batch through the ledger: confirm the matched, store the gaps."""
         outcome = _BatchOutcome(duplicates=planned.duplicates)
+        ledger = self._ledger
+        plan = bulk_plan(payment_items, conn.dialect, GAP_COLUMNS)
         if planned.confirm:
             # Only rows no statement confirmed yet: a repeat in the previous batch, or a
             # concurrent upload of the same file, confirmed them first -> duplicates.
-            stamp = bulk_plan(payment_items, dialect, GAP_COLUMNS).convert["updated_at"](
-                planned.now
+            stamp = plan.convert["updated_at"](planned.now)
+            confirmed = await ledger.confirm_many(
+                conn, planned.confirm, stamp, "confirmed_by_statement_at"
             )
-            for chunk in _chunks(planned.confirm, max_in_values(dialect)):
-                where, params = in_values(dialect, "id", chunk, start=3)
-                result = await conn.exec_driver_sql(
-                    # Identifiers and markers only; every value is a parameter.
-                    f"UPDATE {payment_items.name} SET confirmed_by_statement_at = "  # noqa: S608
-                    f"{placeholders(dialect, 1)}, updated_at = {placeholders(dialect, 1, 2)} "
-                    f"WHERE {where} AND confirmed_by_statement_at IS NULL",
-                    (stamp, stamp, *params),
-                )
-                outcome.matched += result.rowcount
-                outcome.duplicates += len(chunk) - result.rowcount
-        plan = bulk_plan(payment_items, dialect, GAP_COLUMNS)
-        events_plan = bulk_plan(event_outbox, dialect, EVENT_COLUMNS)
+            outcome.matched += confirmed
+            outcome.duplicates += len(planned.confirm) - confirmed
+        stored = await ledger.insert_many(conn, plan, planned.encoded, one_by_one=careful)
         if careful:
-            stored = await insert_tuples_one_by_one(conn, plan, planned.encoded, _RECEIPT_KEY)
-            events = self._events(dialect, planned, stored)
-            await insert_tuples_one_by_one(conn, events_plan, events, ("dedupe_key",))
+            events = self._events(conn.dialect, planned, stored)
+            await EventOutbox.add_encoded(conn, events, one_by_one=True)
         else:
-            stored = [True] * len(planned.encoded)
-            await insert_tuples(conn, plan, planned.encoded)
-            await insert_tuples(conn, events_plan, planned.events)
+            await EventOutbox.add_encoded(conn, planned.events)
         by_receipt: dict[str, str] = {}
         for row, payment_id, ok in zip(planned.gaps, planned.gap_ids, stored, strict=True):
             if not ok:
@@ -690,20 +645,7 @@ class StatementService:
                 label = kind.value.lower()
             outcome.gap_kinds[label] = outcome.gap_kinds.get(label, 0) + 1
         # A gap whose receipt an STK request knows (e.g. settled by query, callback lost).
-        for receipt in await _known_to_stk(conn, list(by_receipt)):
-            request = (
-                await conn.execute(
-                    sa.select(stk_requests).where(stk_requests.c.receipt_number == receipt)
-                )
-            ).one()
-            payment = (
-                await conn.execute(
-                    sa.select(payment_items).where(
-                        payment_items.c.id == uuid.UUID(by_receipt[receipt])
-                    )
-                )
-            ).one()
-            await self._linker.link(conn, payment, request, RECEIPT)
+        await ledger.link_receipts(conn, by_receipt)
         return outcome
 
 
@@ -739,18 +681,6 @@ GAP_COLUMNS = (
 )
 """The payment columns a statement row fills (the rest stay NULL), in insert order."""
 
-EVENT_COLUMNS = (
-    "id",
-    "event_type",
-    "dedupe_key",
-    "payload",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-)
-
-_RECEIPT_KEY = ("transaction_reference", "entry_key")
 _UNKNOWN: tuple[str | None, bool] = (None, False)
 
 _account_key = functools.lru_cache(maxsize=8192)(account_key)
@@ -839,74 +769,9 @@ async def _recorded(
     return found
 
 
-async def _known_to_stk(conn: AsyncConnection, receipts: Sequence[str]) -> list[str]:
-    """Return which of ``receipts`` an STK request carries (one query per batch)."""
-    known: list[str] = []
-    for chunk in _chunks(receipts, max_in_values(conn.dialect)):
-        where, params = in_values(conn.dialect, "receipt_number", chunk)
-        result = await conn.exec_driver_sql(
-            f"SELECT receipt_number FROM {stk_requests.name} WHERE {where}",  # noqa: S608
-            params,
-        )
-        known.extend(receipt for (receipt,) in result)
-    return known
-
-
 def _dashed(hex32: str) -> str:
     """Return the usual text of a UUID given as 32 hex digits."""
     return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
-
-
-_quote = json.encoder.encode_basestring_ascii  # a JSON string, exactly as json.dumps writes it
-
-_RECORDED_JSON = (
-    '{"event_id": "%s", "occurred_at": %s, "payment_id": "%s", "receipt_number": %s, '
-    '"source": "STATEMENT", "amount": %s, "account_reference": %s, "host_account_id": %s, '
-    '"transaction_time": %s, "msisdn_hash": null, "stk_push_request_id": null, '
-    '"payer_name": null}'
-)
-
-
-def _recorded_payload_json(
-    *,
-    event_id: str,
-    payment_id: str,
-    receipt: str,
-    amount: Decimal | None,
-    account_reference: str | None,
-    host_account_id: str | None,
-    transaction_time: datetime,
-    occurred: str,
-) -> str:
-    """Return a gap's ``PaymentRecorded`` payload as JSON text, built without the event.
-
-    The hot path of a large import: byte for byte what
-    ``json.dumps(event_to_payload(PaymentRecorded(...)))`` writes (a test compares
-    them). ``occurred`` is already a JSON string; the ids are UUID text.
-    """
-    return _RECORDED_JSON % (
-        event_id,
-        occurred,
-        payment_id,
-        _quote(receipt),
-        "null" if amount is None else _quote(str(amount)),
-        "null" if account_reference is None else _quote(account_reference),
-        "null" if host_account_id is None else _quote(host_account_id),
-        _quote(transaction_time.isoformat()),
-    )
-
-
-def _outbox_row(event: Event, now: datetime) -> dict[str, Any]:
-    return {
-        "id": uuid.UUID(event.event_id),
-        "event_type": event.hook,
-        "dedupe_key": event.dedupe_key[:255],
-        "payload": event_to_payload(event),
-        "status": "PENDING",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
 
 
 def _unique_rows(batch: list[Any], tally: _Tally) -> list[StatementRow]:

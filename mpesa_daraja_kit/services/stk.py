@@ -45,15 +45,12 @@ from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items, stk_requests
 from mpesa_daraja_kit.db.queries import (
     TRANSIENT_RETRIES,
-    insert_ignore,
     is_transient_conflict,
     transient_pause,
 )
 from mpesa_daraja_kit.enums import (
     CallbackKind,
     CallbackOutcome,
-    Direction,
-    EntryKind,
     PaymentSource,
     StatementReasonType,
     StkPushStatus,
@@ -72,7 +69,7 @@ from mpesa_daraja_kit.errors import (
     UnknownAccount,
     ValidationError,
 )
-from mpesa_daraja_kit.events import PaymentLinked, PaymentRecorded, StkPushUpdated
+from mpesa_daraja_kit.events import StkPushUpdated
 from mpesa_daraja_kit.log import bind_correlation_id, describe_error, get_logger
 from mpesa_daraja_kit.money import parse_amount, whole_shillings
 from mpesa_daraja_kit.phone import hash_msisdn, mask_msisdn, normalize_msisdn
@@ -84,7 +81,7 @@ from mpesa_daraja_kit.services.callbacks import (
     IncomingCallback,
     is_database_unavailable,
 )
-from mpesa_daraja_kit.services.linking import RECEIPT, Linker
+from mpesa_daraja_kit.services.ledger import Ledger, MoneyReceived
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.ratelimit import InitiationLimits
 from mpesa_daraja_kit.services.views import StkPushView
@@ -171,7 +168,7 @@ class StkService:
         client: AsyncDarajaClient,
         outbox: EventOutbox,
         callbacks: CallbackLogService,
-        linker: Linker,
+        ledger: Ledger,
         clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
@@ -180,7 +177,7 @@ class StkService:
         self._client = client
         self._outbox = outbox
         self._callbacks = callbacks
-        self._linker = linker
+        self._ledger = ledger
         self._clock = clock
         self._limits = InitiationLimits(engine, settings, clock=clock)
         self._slots = _LoopSemaphores(settings.stk_max_concurrent_initiations)
@@ -862,39 +859,25 @@ class StkService:
         return True
 
     async def _record_payment(self, conn: AsyncConnection, request: Any, s: Settlement) -> None:
-        """Record the money of a successful prompt, or confirm the row another source made."""
+        """Record the money of a successful prompt through the ledger, linked by its receipt.
+
+        A row another source recorded is confirmed by the callback; a heuristic
+        guess that pointed this request at another payment is undone by the link.
+        """
         receipt = s.receipt_number
         assert receipt is not None
-        now = self._clock()
         phone = request.phone_number
         if s.phone_number:
             with contextlib.suppress(ValidationError):
                 phone = normalize_msisdn(s.phone_number)
-        amount = s.amount if s.amount is not None else request.amount
-        # A heuristic guess that pointed this request at another payment is now disproved.
-        await conn.execute(
-            sa.update(ITEMS)
-            .where(
-                ITEMS.c.mpesa_stk_push_request_id == request.id,
-                ITEMS.c.transaction_reference != receipt,
-            )
-            .values(mpesa_stk_push_request_id=None, link_method=None, updated_at=now)
-        )
-        payment_id = uuid.uuid4()
-        inserted = await insert_ignore(
-            conn,
-            ITEMS,
-            {
-                "id": payment_id,
-                "transaction_reference": receipt,
-                "entry_key": "",
-                "entry_kind": EntryKind.RECEIVED,
-                "direction": Direction.IN,
-                "source": PaymentSource.STK_CALLBACK,
-                "completion_time": s.transaction_date or now,
-                "transaction_status": "Completed",
+        money = MoneyReceived(
+            receipt_number=receipt,
+            source=PaymentSource.STK_CALLBACK,
+            amount=s.amount if s.amount is not None else request.amount,
+            completion_time=s.transaction_date or self._clock(),
+            confirmed_column="confirmed_by_stk_at",
+            columns={
                 "transaction_type": self._settings.transaction_kind.daraja_transaction_type,
-                "paid_in": amount,
                 "reason_type": StatementReasonType.PayBill_STK,
                 "account_number": request.account_reference,
                 "account_key": request.account_key,
@@ -902,63 +885,10 @@ class StkService:
                 "msisdn": phone,
                 "msisdn_hash": hash_msisdn(phone),
                 "business_short_code": self._settings.business_short_code or None,
-                "mpesa_stk_push_request_id": request.id,
-                "link_method": RECEIPT,
-                "confirmed_by_stk_at": now,
-                "created_at": now,
-                "updated_at": now,
             },
-            ["transaction_reference", "entry_key"],
+            # Each callback settles its request once; the stamp says the prompt saw it.
+            once=False,
+            account_reference=request.account_reference,
+            request=request,
         )
-        if inserted:
-            await conn.execute(
-                sa.update(REQUESTS)
-                .where(REQUESTS.c.id == request.id)
-                .values(linked_transaction_id=receipt, updated_at=now)
-            )
-            payment = (await conn.execute(sa.select(ITEMS).where(ITEMS.c.id == payment_id))).one()
-            await self._outbox.add(
-                conn,
-                PaymentRecorded(
-                    occurred_at=self._clock(),
-                    payment_id=str(payment_id),
-                    receipt_number=receipt,
-                    source=PaymentSource.STK_CALLBACK.value,
-                    amount=amount,
-                    account_reference=request.account_reference,
-                    host_account_id=request.host_account_id,
-                    transaction_time=payment.completion_time,
-                    msisdn_hash=payment.msisdn_hash,
-                    stk_push_request_id=str(request.id),
-                ),
-            )
-            await self._linked_event(conn, payment, request)
-            return
-        await conn.execute(
-            sa.update(ITEMS)
-            .where(ITEMS.c.transaction_reference == receipt, ITEMS.c.entry_key == "")
-            .values(confirmed_by_stk_at=now, updated_at=now)
-        )
-        payment = (
-            await conn.execute(
-                sa.select(ITEMS).where(
-                    ITEMS.c.transaction_reference == receipt, ITEMS.c.entry_key == ""
-                )
-            )
-        ).one()
-        await self._linker.link(conn, payment, request, RECEIPT)
-
-    async def _linked_event(self, conn: AsyncConnection, payment: Any, request: Any) -> None:
-        await self._outbox.add(
-            conn,
-            PaymentLinked(
-                occurred_at=self._clock(),
-                payment_id=str(payment.id),
-                stk_push_request_id=str(request.id),
-                receipt_number=payment.transaction_reference,
-                account_reference=request.account_reference,
-                host_account_id=request.host_account_id,
-                amount=payment.paid_in,
-                method=RECEIPT,
-            ),
-        )
+        await self._ledger.receive(conn, money)
