@@ -19,17 +19,11 @@ from mpesa_daraja_kit.client import AsyncDarajaClient
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items, stk_requests
-from mpesa_daraja_kit.enums import (
-    StkPushStatus,
-)
-from mpesa_daraja_kit.errors import (
-    NotFound,
-)
+from mpesa_daraja_kit.enums import StkPushStatus
+from mpesa_daraja_kit.errors import NotFound
 from mpesa_daraja_kit.log import get_logger
 from mpesa_daraja_kit.phone import mask_msisdn
-from mpesa_daraja_kit.services.callbacks import (
-    CallbackLogService,
-)
+from mpesa_daraja_kit.services.callbacks import CallbackLogService
 from mpesa_daraja_kit.services.ledger import Ledger
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.ratelimit import InitiationLimits

@@ -9,37 +9,17 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from mpesa_daraja_kit.client.errors import (
-    DarajaAPIError,
-    DarajaErrorKind,
-)
-from mpesa_daraja_kit.db.queries import (
-    TRANSIENT_RETRIES,
-    is_transient_conflict,
-    transient_pause,
-)
-from mpesa_daraja_kit.enums import (
-    CallbackKind,
-    CallbackOutcome,
-    StkPushStatus,
-)
-from mpesa_daraja_kit.errors import (
-    DarajaError,
-    ErrorCode,
-    PayloadError,
-)
+from mpesa_daraja_kit.client.errors import DarajaAPIError, DarajaErrorKind
+from mpesa_daraja_kit.db.queries import TRANSIENT_RETRIES, is_transient_conflict, transient_pause
+from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome, StkPushStatus
+from mpesa_daraja_kit.errors import DarajaError, ErrorCode, PayloadError
 from mpesa_daraja_kit.log import bind_correlation_id
 from mpesa_daraja_kit.services.callbacks import (
     CallbackSpooled,
     IncomingCallback,
     is_database_unavailable,
 )
-from mpesa_daraja_kit.services.stk.base import (
-    REQUESTS,
-    UNVERIFIED,
-    Settlement,
-    log,
-)
+from mpesa_daraja_kit.services.stk.base import REQUESTS, UNVERIFIED, Settlement, log
 from mpesa_daraja_kit.services.stk.settle import StkSettling
 from mpesa_daraja_kit.wire import StkCallback, parse_stk_callback
 

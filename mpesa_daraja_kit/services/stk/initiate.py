@@ -20,14 +20,8 @@ from mpesa_daraja_kit.client.errors import (
     DarajaOutcomeUnknown,
     DarajaTransportError,
 )
-from mpesa_daraja_kit.db.queries import (
-    TRANSIENT_RETRIES,
-    is_transient_conflict,
-    transient_pause,
-)
-from mpesa_daraja_kit.enums import (
-    StkPushStatus,
-)
+from mpesa_daraja_kit.db.queries import TRANSIENT_RETRIES, is_transient_conflict, transient_pause
+from mpesa_daraja_kit.enums import StkPushStatus
 from mpesa_daraja_kit.errors import (
     DarajaError,
     ErrorCode,

@@ -9,23 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mpesa_daraja_kit.enums import (
-    PaymentSource,
-    StatementReasonType,
-    StkPushStatus,
-)
-from mpesa_daraja_kit.errors import (
-    NotFound,
-    ValidationError,
-)
+from mpesa_daraja_kit.enums import PaymentSource, StatementReasonType, StkPushStatus
+from mpesa_daraja_kit.errors import NotFound, ValidationError
 from mpesa_daraja_kit.events import StkPushUpdated
 from mpesa_daraja_kit.phone import hash_msisdn, normalize_msisdn
 from mpesa_daraja_kit.services.ledger import MoneyReceived
-from mpesa_daraja_kit.services.stk.base import (
-    REQUESTS,
-    Settlement,
-    StkBase,
-)
+from mpesa_daraja_kit.services.stk.base import REQUESTS, Settlement, StkBase
 
 
 class StkSettling(StkBase):
