@@ -29,7 +29,7 @@ from mpesa_daraja_kit.enums import Direction, EntryKind, PaymentSource, Statemen
 from mpesa_daraja_kit.events import PaymentRecorded, event_from_payload, event_to_payload
 from mpesa_daraja_kit.services.ledger import Ledger
 from mpesa_daraja_kit.services.linking import Linker
-from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.outbox import EventOutbox, encode_events, queue_encoded
 from mpesa_daraja_kit.services.statements import _dashed
 from tests.support import kit_settings
 
@@ -178,9 +178,9 @@ async def test_bulk_recorded_payload_is_the_event_objects_payload(
     text = json.dumps(event_to_payload(built))
     assert event_from_payload("mpesa_payment_recorded", json.loads(text)) == event
     async with engine.begin() as conn:
-        encoded = EventOutbox.encode_many(conn.dialect, [built], now)
+        encoded = encode_events(conn.dialect, [built], now)
         assert encoded[0][2] == "payment_recorded:TJ4C9R5W01"
-        await EventOutbox.add_encoded(conn, encoded)
+        await queue_encoded(conn, encoded)
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.select(event_outbox))).one()
     assert stored.payload == json.loads(text)

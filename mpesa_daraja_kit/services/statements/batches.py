@@ -24,7 +24,7 @@ from mpesa_daraja_kit.plugins import has_host_implementation
 from mpesa_daraja_kit.reference import account_key
 from mpesa_daraja_kit.services.accounts import lookup_account
 from mpesa_daraja_kit.services.ledger import Ledger
-from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.outbox import EventOutbox, encode_events, queue_encoded
 from mpesa_daraja_kit.services.statements.rows import (
     _UNKNOWN,
     GAP_COLUMNS,
@@ -262,7 +262,7 @@ class StatementBatches:
                     account_known=known,
                 )
             )
-        return EventOutbox.encode_many(dialect, events, now)
+        return encode_events(dialect, events, now)
 
     async def _apply(
         self, conn: AsyncConnection, planned: _BatchPlan, *, careful: bool
@@ -283,9 +283,9 @@ class StatementBatches:
         stored = await ledger.insert_many(conn, plan, planned.encoded, one_by_one=careful)
         if careful:
             events = self._events(conn.dialect, planned, stored)
-            await EventOutbox.add_encoded(conn, events, one_by_one=True)
+            await queue_encoded(conn, events, one_by_one=True)
         else:
-            await EventOutbox.add_encoded(conn, planned.events)
+            await queue_encoded(conn, planned.events)
         by_receipt: dict[str, str] = {}
         for row, payment_id, ok in zip(planned.gaps, planned.gap_ids, stored, strict=True):
             if not ok:

@@ -21,26 +21,25 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 import pluggy
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
-from mpesa_daraja_kit.db.bulk import bulk_plan, insert_tuples, insert_tuples_one_by_one
 from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
 from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked, transaction
-from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
+from mpesa_daraja_kit.events import Event, event_from_payload
 from mpesa_daraja_kit.log import describe_error
 from mpesa_daraja_kit.plugins import notify
 from mpesa_daraja_kit.services.background import BackgroundLoop
+from mpesa_daraja_kit.services.outbox.rows import outbox_row
 
-__all__ = ["EVENT_COLUMNS", "DeadLetter", "DrainResult", "EventOutbox", "outbox_row"]
+__all__ = ["DeadLetter", "DrainResult", "EventOutbox"]
 
 log = logging.getLogger("mpesa_daraja_kit.events")
 _T = event_outbox
@@ -67,36 +66,6 @@ class DeadLetter:
     last_error: str | None
     created_at: datetime
     payload: dict[str, Any]
-
-
-EVENT_COLUMNS = (
-    "id",
-    "event_type",
-    "dedupe_key",
-    "payload",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-)
-"""The columns a queued event fills, in bulk insert order."""
-
-Row = tuple[Any, ...]
-
-
-def outbox_row(event: Event, now: datetime, dedupe_key: str | None = None) -> dict[str, Any]:
-    """Return the outbox row that queues ``event`` (its own dedupe key unless overridden)."""
-    key = event.dedupe_key if dedupe_key is None else dedupe_key
-    return {
-        "id": uuid.UUID(event.event_id),
-        "event_type": event.hook,
-        "dedupe_key": key[:255],
-        "payload": event_to_payload(event),
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
 
 
 class EventOutbox:
@@ -139,47 +108,6 @@ class EventOutbox:
         return await insert_ignore(
             conn, _T, outbox_row(event, self._clock(), dedupe_key), ["dedupe_key"]
         )
-
-    @staticmethod
-    def encode_many(dialect: Dialect, events: Iterable[Event], now: datetime) -> list[Row]:
-        """Return outbox rows for ``events`` as driver tuples of :data:`EVENT_COLUMNS`.
-
-        For a bulk writer that queues thousands at once (a statement batch): the
-        rows :meth:`add` would write, payloads by the same converter.
-        """
-        # The hot path of a large import: a tuple per event, no dict, each value
-        # converted once for its column (the id as text, which every converter takes).
-        convert = bulk_plan(_T, dialect, EVENT_COLUMNS).convert
-        event_id, payload = convert["id"], convert["payload"]
-        pending = convert["status"](OutboxStatus.PENDING)
-        stamp = convert["created_at"](now)
-        return [
-            (
-                event_id(event.event_id),
-                event.hook,
-                event.dedupe_key[:255],
-                payload(event_to_payload(event)),
-                pending,
-                0,
-                stamp,
-                stamp,
-            )
-            for event in events
-        ]
-
-    @staticmethod
-    async def add_encoded(
-        conn: AsyncConnection, rows: Sequence[Row], *, one_by_one: bool = False
-    ) -> None:
-        """Queue :meth:`encode_many` rows in the caller's transaction.
-
-        ``one_by_one`` lets the unique dedupe key skip an event queued meanwhile.
-        """
-        plan = bulk_plan(_T, conn.dialect, EVENT_COLUMNS)
-        if one_by_one:
-            await insert_tuples_one_by_one(conn, plan, rows, ("dedupe_key",))
-        else:
-            await insert_tuples(conn, plan, rows)
 
     @contextlib.asynccontextmanager
     async def transaction(
