@@ -77,6 +77,11 @@ class Event:
     event_id: str = attrs.field(factory=_new_id)
     occurred_at: datetime
 
+    @property
+    def dedupe_key(self) -> str:
+        """Return the key that makes "the same change twice" one outbox event."""
+        raise NotImplementedError(type(self).__name__)
+
 
 @attrs.frozen(kw_only=True)
 class StkPushUpdated(Event):
@@ -94,6 +99,11 @@ class StkPushUpdated(Event):
     result_desc: str | None
     receipt_number: str | None
     phone_hash: str
+
+    @property
+    def dedupe_key(self) -> str:
+        """One event per request and status reached."""
+        return f"stk_push_updated:{self.stk_push_request_id}:{self.status}"
 
 
 @attrs.frozen(kw_only=True)
@@ -113,6 +123,11 @@ class PaymentRecorded(Event):
     payer_name: str | None = None
     """Only when ``Settings.log_pii`` is on."""
 
+    @property
+    def dedupe_key(self) -> str:
+        """One event per receipt, whichever source recorded it first."""
+        return f"payment_recorded:{self.receipt_number}"
+
 
 @attrs.frozen(kw_only=True)
 class PaymentLinked(Event):
@@ -128,6 +143,11 @@ class PaymentLinked(Event):
     method: str
     """``receipt`` (MpesaReceiptNumber = TransID) or ``heuristic``."""
 
+    @property
+    def dedupe_key(self) -> str:
+        """One event per payment and request linked (a corrected link is a new event)."""
+        return f"payment_linked:{self.payment_id}:{self.stk_push_request_id}"
+
 
 @attrs.frozen(kw_only=True)
 class PaymentUnmatched(Event):
@@ -141,6 +161,11 @@ class PaymentUnmatched(Event):
     source: str
     msisdn_hash: str | None = None
     transaction_time: datetime | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        """One event per receipt."""
+        return f"payment_unmatched:{self.receipt_number}"
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +181,11 @@ class StatementImported(Event):
     gaps_filled: int
     failed_items: int
 
+    @property
+    def dedupe_key(self) -> str:
+        """One event per upload."""
+        return f"statement_imported:{self.upload_id}"
+
 
 @attrs.frozen(kw_only=True)
 class StkPushMissingIpn(Event):
@@ -167,6 +197,11 @@ class StkPushMissingIpn(Event):
     account_reference: str
     amount: Decimal
     completed_at: datetime | None
+
+    @property
+    def dedupe_key(self) -> str:
+        """One event per request (the reconciler's claim fires it once)."""
+        return f"stk_push_missing_ipn:{self.stk_push_request_id}"
 
 
 EVENT_TYPES: Mapping[str, type[Event]] = {
@@ -185,14 +220,26 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
 def event_to_payload(event: Event) -> dict[str, Any]:
     """Return ``event`` as JSON-ready data (Decimal and datetime as text)."""
     out: dict[str, Any] = {}
-    for field in attrs.fields(type(event)):
-        value = getattr(event, field.name)
-        if isinstance(value, Decimal):
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        if value is None or type(value) is str:
+            pass  # most values: nothing to convert (checked first, a bulk import's hot path)
+        elif isinstance(value, Decimal):
             value = str(value)
         elif isinstance(value, datetime):
             value = value.isoformat()
-        out[field.name] = value
+        out[name] = value
     return out
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
+    return names
 
 
 def event_from_payload(hook: str, payload: Mapping[str, Any]) -> Event:

@@ -39,6 +39,7 @@ from mpesa_daraja_kit.plugins import make_plugin_manager
 from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, is_database_unavailable
+from mpesa_daraja_kit.services.ledger import Ledger
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.payments import PaymentService
@@ -143,6 +144,10 @@ class MpesaKit:
         )
         self.callbacks = CallbackLogService(self.engine, clock=clock, spool=spool)
         self.linker = Linker(self.events, clock=clock)
+        # The one writer of money received, shared by C2B, STK and statements.
+        self.ledger = Ledger(
+            settings=self.settings, outbox=self.events, linker=self.linker, clock=clock
+        )
         self.stk = StkService(
             settings=self.settings,
             engine=self.engine,
@@ -150,7 +155,7 @@ class MpesaKit:
             client=self.client,
             outbox=self.events,
             callbacks=self.callbacks,
-            linker=self.linker,
+            ledger=self.ledger,
             clock=clock,
         )
         self.c2b = C2BService(
@@ -160,7 +165,7 @@ class MpesaKit:
             client=self.client,
             outbox=self.events,
             callbacks=self.callbacks,
-            linker=self.linker,
+            ledger=self.ledger,
             clock=clock,
         )
         self.replayer = CallbackReplayer(callbacks=self.callbacks, stk=self.stk, c2b=self.c2b)
@@ -190,7 +195,7 @@ class MpesaKit:
             engine=self.engine,
             pm=self.pm,
             outbox=self.events,
-            linker=self.linker,
+            ledger=self.ledger,
             clock=clock,
         )
         self.payments = PaymentService(self.engine)

@@ -184,7 +184,6 @@ class Linker:
                 amount=payment.paid_in if payment.paid_in is not None else request.amount,
                 method=method,
             ),
-            dedupe_key=f"payment_linked:{payment.id}:{request.id}",
         )
         if request.status is StkPushStatus.EXPIRED:
             await self._complete_expired(conn, request, receipt)
@@ -224,5 +223,4 @@ class Linker:
                     receipt_number=receipt,
                     phone_hash=request.phone_hash,
                 ),
-                dedupe_key=f"stk_push_updated:{request.id}:{StkPushStatus.COMPLETED.value}",
             )

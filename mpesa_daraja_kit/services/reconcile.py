@@ -43,11 +43,11 @@ from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items, stk_requests
 from mpesa_daraja_kit.db.queries import supports_skip_locked
-from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome, PaymentSource, StkPushStatus
+from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome, StkPushStatus
 from mpesa_daraja_kit.errors import DarajaError, PayloadError
-from mpesa_daraja_kit.events import StkPushMissingIpn
 from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.callbacks import CallbackLogService
+from mpesa_daraja_kit.services.missing_ipn import notify_missing_ipn
 from mpesa_daraja_kit.services.outbox import EventOutbox
 from mpesa_daraja_kit.services.stk import UNVERIFIED, Settlement, StkService
 from mpesa_daraja_kit.wire import parse_stk_callback
@@ -62,9 +62,6 @@ EXPIRED_BY_KIT = "kit_expired"
 """``result_code`` of a request the reconciler expired (not a Daraja code)."""
 
 _BATCH = 50
-# Only recently completed requests are watched for a missing confirmation, so turning
-# the check on does not fire for years of history.
-_MISSING_IPN_LOOKBACK = timedelta(days=7)
 _MAX_LOOP_WAIT = 600.0
 
 
@@ -131,7 +128,12 @@ class Reconciler:
                     break
                 await self._reconcile(row, report)
         if self._settings.c2b_urls_registered:
-            report.missing_ipn = await self._missing_ipn()
+            report.missing_ipn = await notify_missing_ipn(
+                self._engine,
+                self._outbox,
+                after=timedelta(seconds=self._settings.missing_ipn_after),
+                clock=self._clock,
+            )
         await self._outbox.after_commit()
         if report.claimed or report.missing_ipn:
             log.info("reconciliation pass", extra={"report": attrs.asdict(report)})
@@ -330,63 +332,6 @@ class Reconciler:
                 error_code=UNVERIFIED,
                 error_message=f"settled by STK Push Query as {status.value}",
             )
-
-    # -- missing C2B confirmations --------------------------------------------------------
-
-    async def _missing_ipn(self) -> int:
-        now = self._clock()
-        after = now - timedelta(seconds=self._settings.missing_ipn_after)
-        confirmed = (
-            sa.select(ITEMS.c.id)
-            .where(
-                sa.or_(
-                    ITEMS.c.mpesa_stk_push_request_id == REQUESTS.c.id,
-                    ITEMS.c.transaction_reference == REQUESTS.c.receipt_number,
-                ),
-                sa.or_(
-                    ITEMS.c.confirmed_by_ipn_at.is_not(None), ITEMS.c.source == PaymentSource.IPN
-                ),
-            )
-            .exists()
-        )
-        watched = sa.and_(
-            REQUESTS.c.status == StkPushStatus.COMPLETED,
-            REQUESTS.c.completed_at <= after,
-            REQUESTS.c.completed_at >= now - _MISSING_IPN_LOOKBACK,
-            REQUESTS.c.missing_ipn_notified_at.is_(None),
-            ~confirmed,
-        )
-        fired = 0
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(REQUESTS).where(watched).order_by(REQUESTS.c.completed_at).limit(500)
-                )
-            ).all()
-        for row in rows:
-            async with self._engine.begin() as conn:
-                # The conditional update is the claim: one worker fires the event once.
-                claimed = await conn.execute(
-                    sa.update(REQUESTS)
-                    .where(REQUESTS.c.id == row.id, REQUESTS.c.missing_ipn_notified_at.is_(None))
-                    .values(missing_ipn_notified_at=now, updated_at=now)
-                )
-                if claimed.rowcount != 1:
-                    continue
-                await self._outbox.add(
-                    conn,
-                    StkPushMissingIpn(
-                        occurred_at=self._clock(),
-                        stk_push_request_id=str(row.id),
-                        receipt_number=row.receipt_number,
-                        account_reference=row.account_reference,
-                        amount=row.amount,
-                        completed_at=row.completed_at,
-                    ),
-                    dedupe_key=f"stk_push_missing_ipn:{row.id}",
-                )
-                fired += 1
-        return fired
 
     # -- the background loop --------------------------------------------------------------
 

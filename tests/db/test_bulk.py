@@ -11,22 +11,27 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pluggy
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mpesa_daraja_kit.clock import utc_now
 from mpesa_daraja_kit.db.bulk import (
     bulk_insert,
     bulk_plan,
-    insert_tuples,
     insert_tuples_one_by_one,
     new_uuid4_hex,
 )
 from mpesa_daraja_kit.db.models import event_outbox, payment_items
 from mpesa_daraja_kit.enums import Direction, EntryKind, PaymentSource, StatementReasonType
 from mpesa_daraja_kit.events import PaymentRecorded, event_from_payload, event_to_payload
-from mpesa_daraja_kit.services.statements import EVENT_COLUMNS, _dashed, _recorded_payload_json
+from mpesa_daraja_kit.services.ledger import Ledger
+from mpesa_daraja_kit.services.linking import Linker
+from mpesa_daraja_kit.services.outbox import EventOutbox, encode_events, queue_encoded
+from mpesa_daraja_kit.services.statements import _dashed
+from tests.support import kit_settings
 
 EAT = timezone(timedelta(hours=3))
 
@@ -131,21 +136,31 @@ def test_new_uuid4_hex_gives_distinct_version_4_uuids() -> None:
         (None, "h\u00e9", None),
     ],
 )
-async def test_fast_recorded_payload_is_the_event_objects_payload(
+async def test_bulk_recorded_payload_is_the_event_objects_payload(
     engine: AsyncEngine, account: str | None, host: str | None, amount: Decimal | None
 ) -> None:
     values = row(1)
     now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
     event_id, payment_id = new_uuid4_hex(2)
-    text = _recorded_payload_json(
+    pm = pluggy.PluginManager("mpesa")
+    outbox = EventOutbox(engine, pm, deliver_inline=False)
+    ledger = Ledger(
+        settings=kit_settings("http://127.0.0.1:9"),
+        outbox=outbox,
+        linker=Linker(outbox, clock=utc_now),
+        clock=utc_now,
+    )
+    # What the statement import's bulk path does for one gap.
+    (built,) = ledger.recorded_events(
         event_id=_dashed(event_id),
+        occurred_at=now,
         payment_id=_dashed(payment_id),
-        receipt="TJ4C9R5W01",
+        receipt_number="TJ4C9R5W01",
+        source=PaymentSource.STATEMENT,
         amount=amount,
         account_reference=account,
         host_account_id=host,
         transaction_time=values["completion_time"],  # type: ignore[arg-type]
-        occurred=json.dumps(now.isoformat()),
     )
     event = PaymentRecorded(
         event_id=_dashed(event_id),
@@ -159,29 +174,16 @@ async def test_fast_recorded_payload_is_the_event_objects_payload(
         transaction_time=values["completion_time"],  # type: ignore[arg-type]
         msisdn_hash=None,
     )
-    assert text == json.dumps(event_to_payload(event))
+    assert built == event
+    text = json.dumps(event_to_payload(built))
     assert event_from_payload("mpesa_payment_recorded", json.loads(text)) == event
     async with engine.begin() as conn:
-        plan = bulk_plan(event_outbox, conn.dialect, EVENT_COLUMNS)
-        convert = plan.convert
-        await insert_tuples(
-            conn,
-            plan,
-            [
-                (
-                    event_id,
-                    "mpesa_payment_recorded",
-                    "payment_recorded:TJ4C9R5W01",
-                    text,
-                    convert["status"]("PENDING"),
-                    0,
-                    convert["next_attempt_at"](now),
-                    convert["created_at"](now),
-                )
-            ],
-        )
+        encoded = encode_events(conn.dialect, [built], now)
+        assert encoded[0][2] == "payment_recorded:TJ4C9R5W01"
+        await queue_encoded(conn, encoded)
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.select(event_outbox))).one()
     assert stored.payload == json.loads(text)
-    assert stored.id == uuid.UUID(event_id)
+    assert stored.id == uuid.UUID(_dashed(event_id))
     assert stored.created_at == now
+    assert stored.dedupe_key == "payment_recorded:TJ4C9R5W01"

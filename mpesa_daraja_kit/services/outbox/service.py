@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,11 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
-from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked
-from mpesa_daraja_kit.events import Event, event_from_payload, event_to_payload
+from mpesa_daraja_kit.db.queries import insert_ignore, supports_skip_locked, transaction
+from mpesa_daraja_kit.events import Event, event_from_payload
 from mpesa_daraja_kit.log import describe_error
 from mpesa_daraja_kit.plugins import notify
 from mpesa_daraja_kit.services.background import BackgroundLoop
+from mpesa_daraja_kit.services.outbox.rows import outbox_row
 
 __all__ = ["DeadLetter", "DrainResult", "EventOutbox"]
 
@@ -98,23 +99,33 @@ class EventOutbox:
 
     # -- writing ------------------------------------------------------------------
 
-    async def add(self, conn: AsyncConnection, event: Event, dedupe_key: str) -> bool:
-        """Queue ``event`` in the caller's transaction; False when ``dedupe_key`` is queued."""
+    async def add(self, conn: AsyncConnection, event: Event, dedupe_key: str | None = None) -> bool:
+        """Queue ``event`` in the caller's transaction; False when its dedupe key is queued.
+
+        The key is the event's own (:attr:`Event.dedupe_key`), so every flow that
+        describes one change spells it the same way; ``dedupe_key`` overrides it.
+        """
         return await insert_ignore(
-            conn,
-            _T,
-            {
-                "id": uuid.UUID(event.event_id),
-                "event_type": event.hook,
-                "dedupe_key": dedupe_key[:255],
-                "payload": event_to_payload(event),
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "next_attempt_at": self._clock(),
-                "created_at": self._clock(),
-            },
-            ["dedupe_key"],
+            conn, _T, outbox_row(event, self._clock(), dedupe_key), ["dedupe_key"]
         )
+
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, conn: AsyncConnection | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        """Run a transaction whose events are delivered once it has committed.
+
+        With ``conn`` the transaction runs on that connection (no second pool
+        check-out) and delivery is left to its owner: an inline drain needs a
+        connection of its own, and one taken while ``conn`` is still held can
+        starve the pool (C2B calls :meth:`after_commit` once it has let go). On
+        a connection of its own, delivery follows the commit, the connection
+        back in the pool. A transaction that raises is rolled back: nothing to deliver.
+        """
+        async with transaction(self._engine, conn) as tx:
+            yield tx
+        if conn is None:
+            await self.after_commit()
 
     async def after_commit(self) -> None:
         """Get freshly committed events delivered: wake the dispatcher, or drain inline.
