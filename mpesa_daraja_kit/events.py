@@ -105,6 +105,34 @@ class StkPushUpdated(Event):
         """One event per request and status reached."""
         return f"stk_push_updated:{self.stk_push_request_id}:{self.status}"
 
+    @classmethod
+    def for_request(
+        cls,
+        request: Any,
+        *,
+        occurred_at: datetime,
+        status: str,
+        previous_status: str,
+        result_code: str | None,
+        result_desc: str | None,
+        receipt_number: str | None,
+    ) -> StkPushUpdated:
+        """Return the event for an STK request row (anything with its columns) changing status."""
+        return cls(
+            occurred_at=occurred_at,
+            stk_push_request_id=str(request.id),
+            status=status,
+            previous_status=previous_status,
+            checkout_request_id=request.checkout_request_id,
+            account_reference=request.account_reference,
+            host_account_id=request.host_account_id,
+            amount=request.amount,
+            result_code=result_code,
+            result_desc=result_desc,
+            receipt_number=receipt_number,
+            phone_hash=request.phone_hash,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class PaymentRecorded(Event):

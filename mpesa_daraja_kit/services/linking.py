@@ -209,18 +209,13 @@ class Linker:
         if result.rowcount == 1:
             await self._outbox.add(
                 conn,
-                StkPushUpdated(
+                StkPushUpdated.for_request(
+                    request,
                     occurred_at=self._clock(),
-                    stk_push_request_id=str(request.id),
                     status=StkPushStatus.COMPLETED.value,
                     previous_status=StkPushStatus.EXPIRED.value,
-                    checkout_request_id=request.checkout_request_id,
-                    account_reference=request.account_reference,
-                    host_account_id=request.host_account_id,
-                    amount=request.amount,
                     result_code=request.result_code,
                     result_desc=request.result_desc,
                     receipt_number=receipt,
-                    phone_hash=request.phone_hash,
                 ),
             )

@@ -66,19 +66,14 @@ class StkSettling(StkBase):
             return False
         await self._outbox.add(
             conn,
-            StkPushUpdated(
+            StkPushUpdated.for_request(
+                row,
                 occurred_at=self._clock(),
-                stk_push_request_id=str(row.id),
                 status=status.value,
                 previous_status=row.status.value,
-                checkout_request_id=row.checkout_request_id,
-                account_reference=row.account_reference,
-                host_account_id=row.host_account_id,
-                amount=row.amount,
                 result_code=settlement.result_code,
                 result_desc=settlement.result_desc,
                 receipt_number=settlement.receipt_number,
-                phone_hash=row.phone_hash,
             ),
         )
         if status is StkPushStatus.COMPLETED and settlement.receipt_number:
@@ -125,19 +120,14 @@ class StkSettling(StkBase):
             return False
         await self._outbox.add(
             conn,
-            StkPushUpdated(
+            StkPushUpdated.for_request(
+                fresh,
                 occurred_at=self._clock(),
-                stk_push_request_id=str(row.id),
                 status=StkPushStatus.COMPLETED.value,
                 previous_status=StkPushStatus.PENDING.value,
-                checkout_request_id=fresh.checkout_request_id,
-                account_reference=fresh.account_reference,
-                host_account_id=fresh.host_account_id,
-                amount=fresh.amount,
                 result_code=settlement.result_code,
                 result_desc=desc,
                 receipt_number=fresh.linked_transaction_id,
-                phone_hash=fresh.phone_hash,
             ),
         )
         return True
