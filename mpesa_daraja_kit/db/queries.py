@@ -143,7 +143,7 @@ def _transient(orig: BaseException) -> bool:
 # shutting down or read-only (a failover), a full disk. A body meeting one of these
 # waits (spool, sweep) and is tried again; it is never set aside as bad data.
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P", "58")
-_UNAVAILABLE_SQLSTATES = {"25006", "55P03"}  # read-only transaction, lock not available
+_UNAVAILABLE_SQLSTATES = {"25006", "55P03", "57014"}  # read-only, lock not available, timeout
 _UNAVAILABLE_MYSQL_CODES = {
     1021,  # disk full
     1040,  # too many connections

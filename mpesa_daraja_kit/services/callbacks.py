@@ -9,9 +9,8 @@ parse stays ``FAILED`` with its reason until it is fixed and replayed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.db.models import callback_log
-from mpesa_daraja_kit.db.queries import is_unavailable_condition, is_unique_violation
+from mpesa_daraja_kit.db.queries import (
+    is_transient_conflict,
+    is_unavailable_condition,
+    is_unique_violation,
+)
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
 from mpesa_daraja_kit.errors import ErrorCode, MpesaKitError
 from mpesa_daraja_kit.log import get_logger
@@ -41,7 +44,6 @@ __all__ = [
     "CallbackRecord",
     "CallbackSpooled",
     "IncomingCallback",
-    "Received",
     "is_database_unavailable",
 ]
 
@@ -59,13 +61,21 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
     Besides lost connections and pool time-outs, a server out of connections,
     shutting down, read-only after a failover or out of disk is unavailability,
-    whatever exception class the driver gives it (see ``is_unavailable_condition``).
+    whatever exception class the driver gives it (see ``is_unavailable_condition``),
+    and so is a deadlock or serialization failure that outlasted its retries: the
+    body is tried again later. A value the driver refuses to send (asyncpg and
+    sqlite3 raise those as interface errors) is a data error.
     """
-    if is_unavailable_condition(exc):
+    if is_unavailable_condition(exc) or is_transient_conflict(exc):
         return True
     if isinstance(exc, IntegrityError | DataError | ProgrammingError):
         return False
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+    if isinstance(exc, InterfaceError):
+        refused = (exc.orig, getattr(exc.orig, "__cause__", None))
+        return bool(exc.connection_invalidated) or not any(
+            isinstance(e, ValueError | TypeError) for e in refused
+        )
+    if isinstance(exc, OperationalError | PoolTimeoutError):
         return True
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated)
@@ -112,15 +122,6 @@ class CallbackRecord:
     processed_at: datetime | None
 
 
-@attrs.frozen
-class Received:
-    """A raw body committed to the callback log, and the connection it was committed on."""
-
-    log_id: int
-    conn: AsyncConnection
-    """Apply the body on this connection: one pool check-out per callback."""
-
-
 # Every callback runs these two: built once, executed with parameters (no per-call
 # statement construction or cache-key work).
 _INSERT = sa.insert(_T)
@@ -151,28 +152,6 @@ class CallbackLogService:
         self.unavailable_since: datetime | None = None
         """When a body last had to be spooled, until one is stored again (readiness)."""
 
-    @contextlib.asynccontextmanager
-    async def receive(self, incoming: IncomingCallback) -> AsyncIterator[Received]:
-        """Commit the raw body on one checked-out connection and keep it for applying the body.
-
-        Under overload a second check-out could time out after the body is safe,
-        leaving it unapplied; holding the first one avoids that.
-
-        Raises:
-            CallbackSpooled: the database was unavailable (or no connection could be
-                had) and the body went to the spool instead.
-        """
-        incoming = incoming.with_delivery_id()
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                conn = await stack.enter_async_context(self._engine.connect())
-                async with conn.begin():
-                    log_id = await self._insert_on(conn, incoming)
-            except Exception as exc:
-                await self._spool_or_raise(incoming, exc)
-                raise
-            yield Received(log_id, conn)
-
     async def store(self, incoming: IncomingCallback, *, spool_on_failure: bool = True) -> int:
         """Commit the raw body and return its log id (before anything is parsed).
 
@@ -198,7 +177,10 @@ class CallbackLogService:
         async with self._engine.begin() as conn:
             try:
                 async with conn.begin_nested():
-                    return await self._insert_on(conn, incoming.with_delivery_id())
+                    # Stamped as being processed now, so the sweep leaves it to this replay.
+                    return await self._insert_on(
+                        conn, incoming.with_delivery_id(), processed_at=self._clock()
+                    )
             except IntegrityError as exc:
                 if not is_unique_violation(exc):
                     raise
@@ -228,7 +210,13 @@ class CallbackLogService:
         async with self._engine.begin() as conn:
             return await self._insert_on(conn, incoming)
 
-    async def _insert_on(self, conn: AsyncConnection, incoming: IncomingCallback) -> int:
+    async def _insert_on(
+        self,
+        conn: AsyncConnection,
+        incoming: IncomingCallback,
+        *,
+        processed_at: datetime | None = None,
+    ) -> int:
         result = await conn.execute(
             _INSERT,
             {
@@ -239,6 +227,7 @@ class CallbackLogService:
                 "source_address": (incoming.source_address or "")[:64] or None,
                 "correlation_id": (incoming.correlation_id or "")[:64] or None,
                 "delivery_id": incoming.delivery_id,
+                "processed_at": processed_at,
                 "attempts": 0,
                 "received_at": incoming.received_at or self._clock(),
             },

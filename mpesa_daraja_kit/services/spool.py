@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from sqlalchemy.exc import ProgrammingError
 
 from mpesa_daraja_kit.clock import Clock, utc_now
 from mpesa_daraja_kit.enums import CallbackKind, CallbackOutcome
@@ -155,7 +156,7 @@ class CallbackSpool:
             return 0
         recovered = 0
         for folder in root.iterdir():
-            if folder == self._claims or not folder.is_dir():
+            if folder == self._claims or not folder.is_dir() or folder.name.startswith("."):
                 continue
             lock = folder / ".lock"
             try:
@@ -170,7 +171,8 @@ class CallbackSpool:
                 for file in sorted(folder.glob("*.json")):
                     os.rename(file, self.directory / file.name)
                     recovered += 1
-                os.unlink(lock)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock)  # another worker may have recovered it meanwhile
                 with contextlib.suppress(OSError):
                     folder.rmdir()
             finally:
@@ -180,11 +182,18 @@ class CallbackSpool:
         return recovered
 
     def _claim_dir(self) -> Path:
-        if self._claims is None or self._claims_pid != os.getpid():
-            folder = self.directory / ".claims" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        if self._claims is None or self._claims_pid != os.getpid() or not self._claims.is_dir():
+            root = self.directory / ".claims"
+            root.mkdir(parents=True, exist_ok=True)
+            name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            # Made and locked under a name recovery ignores, then renamed into place:
+            # no other process can take a new folder for a dead worker's.
+            building = root / f".{name}"
+            building.mkdir()
+            fd = os.open(building / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives
+            folder = root / name
+            os.rename(building, folder)
             self._claims, self._claims_pid, self._lock_fd = folder, os.getpid(), fd
         return self._claims
 
@@ -255,9 +264,11 @@ class SpoolService(BackgroundService):
                 try:
                     log_id = await self._callbacks.store_once(incoming)
                 except Exception as exc:
-                    if is_database_unavailable(exc):
+                    if is_database_unavailable(exc) or isinstance(exc, ProgrammingError):
+                        # Still down, or back without the kit's tables (a schema behind,
+                        # a migration under way): keep it and try again on the next round.
                         await asyncio.to_thread(self.spool.release, claimed)
-                        break  # still down: try again on the next round
+                        break
                     # Not an outage: set the file aside (kept on disk, logged) rather
                     # than let it block every callback spooled after it.
                     await asyncio.to_thread(self.spool.quarantine, claimed)

@@ -75,3 +75,16 @@ def test_a_killed_workers_claims_go_back_to_the_others(tmp_path: Path) -> None:
     assert survivor.recover_abandoned() == 2
     assert len(survivor.entries()) == 2
     assert len(live.claimed()) == 1
+
+
+def test_a_claim_folder_removed_under_a_worker_is_made_again(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    spool_files(folder, 2)
+    spool = CallbackSpool(folder)
+    first = spool.claim(spool.entries()[0])
+    assert first is not None
+    for file in first.parent.iterdir():
+        file.unlink()
+    first.parent.rmdir()  # as a mistaken recovery by another process would
+    again = spool.claim(spool.entries()[0])
+    assert again is not None and again.exists()

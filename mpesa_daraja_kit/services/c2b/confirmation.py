@@ -231,29 +231,25 @@ class C2BConfirmations:
     async def handle_confirmation(self, incoming: IncomingCallback) -> CallbackOutcome:
         """Keep the raw confirmation, then record it. Never raises once the body is kept.
 
-        The body is committed and applied on one pooled connection. Whatever stops
-        it being applied after it is safe (the database dropping, say) leaves it
-        ``RECEIVED`` for the sweep: Safaricom is told Accepted either way.
+        The raw body's connection goes back to the pool before the host's account
+        look-up (a host may use the same pool: holding it there could starve it).
+        Whatever stops the body being applied after it is safe — the database
+        dropping, no connection to be had — leaves it ``RECEIVED`` for the sweep:
+        Safaricom is told Accepted either way.
         """
         with bind_correlation_id(incoming.correlation_id):
             try:
-                async with self._callbacks.receive(incoming) as received:
-                    try:
-                        outcome = await self._apply(
-                            received.log_id, incoming.body, incoming.content_type, received.conn
-                        )
-                    except Exception:
-                        log.exception(
-                            "C2B confirmation kept but not applied; the sweep applies it",
-                            extra={"callback_log_id": received.log_id},
-                        )
-                        return CallbackOutcome.RECEIVED
+                log_id = await self._callbacks.store(incoming)
             except CallbackSpooled:
                 return CallbackOutcome.RECEIVED  # applied when the spool is replayed
-            # Delivered after the connection is back in the pool: an inline drain
-            # needs one of its own, and holding two at once can starve the pool.
-            await self._outbox.after_commit()
-            return outcome
+            try:
+                return await self._apply(log_id, incoming.body, incoming.content_type, None)
+            except Exception:
+                log.exception(
+                    "C2B confirmation kept but not applied; the sweep applies it",
+                    extra={"callback_log_id": log_id},
+                )
+                return CallbackOutcome.RECEIVED
 
     async def apply_confirmation(
         self, log_id: int, body: bytes, content_type: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from mpesa_daraja_kit.config import C2BResponseType, C2BValidationMode
 from mpesa_daraja_kit.enums import CallbackOutcome
@@ -49,9 +50,7 @@ class C2BService(C2BConfirmations):
                     "C2B validation body could not be read; answered the default",
                     extra={"callback_log_id": log_id, "answer": answer.result_code},
                 )
-                if log_id is None:
-                    return answer
-                await self._callbacks.mark(
+                await self._note(
                     log_id,
                     CallbackOutcome.FAILED,
                     error_code=str(exc.code),
@@ -64,9 +63,7 @@ class C2BService(C2BConfirmations):
                 note = f"{problem}; answered the default {answer.result_code}"
             elif not answer.accepted:
                 note = f"rejected {answer.result_code}: {answer.result_desc}"
-            if log_id is None:
-                return answer
-            await self._callbacks.mark(
+            await self._note(
                 log_id,
                 CallbackOutcome.APPLIED,
                 reference=payment.trans_id.strip() or None,
@@ -74,6 +71,22 @@ class C2BService(C2BConfirmations):
                 error_message=note,
             )
             return answer
+
+    async def _note(self, log_id: int | None, outcome: CallbackOutcome, **details: Any) -> None:
+        """Record what was answered; a failure here never costs Safaricom its answer.
+
+        A row left RECEIVED is closed by the sweep (``callback_interrupted``).
+        """
+        if log_id is None:
+            return
+        try:
+            await self._callbacks.mark(log_id, outcome, **details)
+        except Exception:
+            log.warning(
+                "validation answered but its outcome not recorded",
+                extra={"callback_log_id": log_id},
+                exc_info=True,
+            )
 
     def default_answer(self) -> C2BValidationAnswer:
         """Return the answer given when the host cannot answer in time.

@@ -135,7 +135,12 @@ class EventOutbox:
         if self._wakeup is not None:
             self._wakeup.set()
         elif self._deliver_inline:
-            await self.drain()
+            try:
+                await self.drain()
+            except Exception:
+                # The events are committed: they wait in the outbox for the next drain.
+                # The change they describe succeeded and must not be reported as failed.
+                log.warning("inline event delivery failed; the events wait", exc_info=True)
 
     # -- delivering ---------------------------------------------------------------
 

@@ -171,6 +171,9 @@ class StkCallbacks(StkSettling):
             except Exception as exc:  # a bug must not turn into a 500 for Safaricom
                 error = exc
                 break
+        if is_database_unavailable(error) or is_transient_conflict(error):
+            # Not the body's fault: it stays RECEIVED and the sweep applies it later.
+            raise error
         log.exception(
             "STK callback could not be applied; kept for replay",
             extra={"callback_log_id": log_id, "checkout_request_id": reference},

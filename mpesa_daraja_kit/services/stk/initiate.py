@@ -27,6 +27,7 @@ from mpesa_daraja_kit.errors import (
     ErrorCode,
     IdempotencyConflict,
     InvalidAmount,
+    MpesaKitError,
     Overloaded,
     StkDisabled,
     StkPushInProgress,
@@ -317,14 +318,21 @@ class StkService(StkCallbacks):
                         )
                     )
                 return
-            except Exception:
+            except Exception as exc:
                 if attempt == _STORE_ATTEMPTS:
                     log.exception(
                         "STK push accepted by Daraja but its answer could not be stored; "
                         "left outcome-unknown for reconciliation",
                         extra={"stk_push_request_id": str(request_id)},
                     )
-                    raise
+                    # The prompt is on the phone: say so, and that it must not be sent again.
+                    raise MpesaKitError(
+                        "Daraja accepted the push but the kit could not record its answer; "
+                        "do not send it again: the request is settled by reconciliation",
+                        code=ErrorCode.DARAJA_OUTCOME_UNKNOWN,
+                        stk_push_request_id=str(request_id),
+                        checkout_request_id=checkout_request_id,
+                    ) from exc
                 await asyncio.sleep(0.2 * attempt)
 
     async def _fail(self, request_id: uuid.UUID, code: str, desc: str) -> None:
