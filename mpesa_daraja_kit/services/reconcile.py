@@ -103,6 +103,10 @@ class Reconciler:
         self._clock = clock
         self._sleep = sleep
         self._loop = BackgroundLoop("mpesa-kit-reconcile", self._run)
+        self.last_run_at: datetime | None = None
+        """When the last pass ended (by the kit's clock); None before the first."""
+        self.started_at: datetime | None = None
+        """When the background loop was last started (by the kit's clock)."""
 
     @property
     def lease(self) -> timedelta:
@@ -135,6 +139,7 @@ class Reconciler:
                 clock=self._clock,
             )
         await self._outbox.after_commit()
+        self.last_run_at = self._clock()
         if report.claimed or report.missing_ipn:
             log.info("reconciliation pass", extra={"report": attrs.asdict(report)})
         return report
@@ -342,6 +347,8 @@ class Reconciler:
 
     def start(self) -> None:
         """Start the background loop (``MpesaKit.lifespan`` does when reconciliation is on)."""
+        if not self._loop.running:
+            self.started_at = self._clock()
         self._loop.start()
 
     async def stop(self) -> None:
