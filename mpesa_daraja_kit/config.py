@@ -333,6 +333,42 @@ class Settings:
         15.0, "CALLBACK_SWEEP_INTERVAL", "Seconds between sweeps for interrupted callbacks."
     )
 
+    # -- health and readiness (docs/reliability.md, "Health and readiness") ------------
+    health_database_timeout: float = _setting(
+        2.0,
+        "HEALTH_DATABASE_TIMEOUT",
+        "Seconds the readiness probe waits for the database before it answers degraded.",
+    )
+    health_spool_max_files: int = _setting(
+        50, "HEALTH_SPOOL_MAX_FILES", "Spooled callbacks beyond which readiness is degraded."
+    )
+    health_spool_max_age: float = _setting(
+        120.0,
+        "HEALTH_SPOOL_MAX_AGE",
+        "Seconds the oldest spooled callback may wait before readiness is degraded.",
+    )
+    health_callback_max_age: float = _setting(
+        300.0,
+        "HEALTH_CALLBACK_MAX_AGE",
+        "Seconds a stored callback may stay `RECEIVED`, `FAILED` or `WAITING` before "
+        "readiness is degraded.",
+    )
+    health_outbox_max_age: float = _setting(
+        300.0,
+        "HEALTH_OUTBOX_MAX_AGE",
+        "Seconds an event may stay `PENDING` before readiness is degraded.",
+    )
+    health_outbox_max_dead: int = _setting(
+        0,
+        "HEALTH_OUTBOX_MAX_DEAD",
+        "Dead letters (`DEAD` events) beyond which readiness is degraded.",
+    )
+    health_reconcile_max_age: float = _setting(
+        900.0,
+        "HEALTH_RECONCILE_MAX_AGE",
+        "Seconds since the reconciler's last pass (while it runs) before readiness is degraded.",
+    )
+
     def __attrs_post_init__(self) -> None:
         _validate(self)
 
@@ -566,6 +602,16 @@ def _validate(s: Settings) -> None:
     for name in ("spool_replay_interval", "callback_sweep_after", "callback_sweep_interval"):
         _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
     _validate_guards_and_reconciliation(s)
+    for name in (
+        "health_database_timeout",
+        "health_spool_max_age",
+        "health_callback_max_age",
+        "health_outbox_max_age",
+        "health_reconcile_max_age",
+    ):
+        _check(getattr(s, name) > 0, name, "expected a positive number of seconds")
+    for name in ("health_spool_max_files", "health_outbox_max_dead"):
+        _check(getattr(s, name) >= 0, name, "expected a count ≥ 0")
 
 
 def _validate_guards_and_reconciliation(s: Settings) -> None:

@@ -4,7 +4,8 @@
 
     kit = MpesaKit(Settings.from_env(), database_url="postgresql+asyncpg://…", plugins=[MyPlugin()])
     app = Starlette(routes=[Mount("/hooks/daraja", kit.public_app),
-                            Mount("/api/internal/mpesa", kit.internal_app)],
+                            Mount("/api/internal/mpesa", kit.internal_app),
+                            Mount("/health", kit.health_app)],
                     lifespan=lambda app: kit.lifespan())
 
 Starlette does not run a mounted app's lifespan, so the host enters
@@ -39,6 +40,7 @@ from mpesa_daraja_kit.plugins import make_plugin_manager
 from mpesa_daraja_kit.services.background import BackgroundLoop
 from mpesa_daraja_kit.services.c2b import C2BService
 from mpesa_daraja_kit.services.callbacks import CallbackLogService, is_database_unavailable
+from mpesa_daraja_kit.services.health import HealthReport, check_health
 from mpesa_daraja_kit.services.ledger import Ledger
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox
@@ -61,6 +63,7 @@ from mpesa_daraja_kit.services.statements import StatementService
 from mpesa_daraja_kit.services.stk import StkService
 from mpesa_daraja_kit.services.token_cache import DatabaseTokenCache
 from mpesa_daraja_kit.web.guards import callback_guards
+from mpesa_daraja_kit.web.health import build_health_app
 from mpesa_daraja_kit.web.internal import build_internal_app
 from mpesa_daraja_kit.web.public import build_public_app
 from mpesa_daraja_kit.wire import C2BRegisterResponse
@@ -212,6 +215,7 @@ class MpesaKit:
             self, middleware=callback_guards(self.settings, RefusalLog(self.engine, clock=clock))
         )
         self.internal_app = build_internal_app(self)
+        self.health_app = build_health_app(self)
 
     async def register_urls(
         self,
@@ -259,6 +263,23 @@ class MpesaKit:
         if self.spool is not None:
             reason += f"; {len(self.spool.spool)} callbacks spooled"
         return Readiness(False, (reason,))
+
+    async def health(self) -> HealthReport:
+        """Run the readiness checks (``GET /health/ready`` of :attr:`health_app`).
+
+        The database (reachable within ``health_database_timeout``, at the kit's
+        revision), :meth:`readiness`, the spool, callbacks not settled, the event
+        backlog and dead letters, and the reconciler's last pass; each over its
+        ``MPESA_HEALTH_*`` threshold adds a ``"degraded because …"`` reason.
+        """
+        return await check_health(
+            engine=self.engine,
+            settings=self.settings,
+            clock=self.clock,
+            spool=self.spool.spool if self.spool is not None else None,
+            reconciler=self.reconcile,
+            kit_reasons=self.readiness().reasons,
+        )
 
     async def replay_spool(self) -> SpoolReplay:
         """Store and apply the callbacks spooled while the database was unavailable."""
