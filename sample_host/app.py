@@ -12,6 +12,7 @@ Mounts (the original plan's paths, docs/architecture.md#sample-host-mounts):
 ``/hooks/daraja/…``             the same app under a neutral prefix (production
                                 C2B registration refuses URLs containing "mpesa")
 ``/api/internal/mpesa/…``       the kit's internal app (X-API-Key)
+``/health/live``, ``/health/ready``  the kit's health app (no key: probes and alerting)
 ``/``, ``/static/…``            the operator page
 ``/api/policies`` …             the insurer's own API (X-API-Key)
 ``/docs``                       Swagger UI over the kit's OpenAPI document
@@ -38,6 +39,7 @@ from mpesa_daraja_kit.kit import MpesaKit
 from mpesa_daraja_kit.simulator import Simulator, SimulatorConfig
 from sample_host.auth import ApiKeyMiddleware
 from sample_host.config import (
+    HEALTH_MOUNT,
     INTERNAL_MOUNT,
     NEUTRAL_PUBLIC_MOUNT,
     PUBLIC_MOUNT,
@@ -126,6 +128,7 @@ class SampleHost:
             Mount(PUBLIC_MOUNT, kit.public_app, name="mpesa_public"),
             Mount(NEUTRAL_PUBLIC_MOUNT, kit.public_app, name="daraja_hooks"),
             Mount(INTERNAL_MOUNT, kit.internal_app, name="mpesa_internal"),
+            Mount(HEALTH_MOUNT, kit.health_app, name="mpesa_health"),
             *operator_routes(self),
             *docs_routes(),
         ]

@@ -32,6 +32,7 @@ PUBLIC_MOUNT = "/api/public/mpesa"
 INTERNAL_MOUNT = "/api/internal/mpesa"
 NEUTRAL_PUBLIC_MOUNT = "/hooks/daraja"
 SIMULATOR_MOUNT = "/daraja-simulator"
+HEALTH_MOUNT = "/health"
 
 # Users paste the URL their tools print; the kit needs an async driver.
 _ASYNC_DRIVERS = {

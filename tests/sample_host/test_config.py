@@ -90,6 +90,7 @@ def test_sandbox_needs_credentials() -> None:
         ("/hooks/daraja/validation", False),
         ("/", False),
         ("/docs", False),
+        ("/health/ready", False),
     ],
 )
 def test_middleware_skip_list(path: str, protected: bool) -> None:

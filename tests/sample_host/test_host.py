@@ -51,6 +51,14 @@ def test_callbacks_need_no_key(host: RunningHost, prefix: str) -> None:
     assert response.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
+def test_health_probes_need_no_key(host: RunningHost) -> None:
+    live = host.http.get("/health/live")
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    ready = host.http.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "ok"
+
+
 def test_operator_page_is_served(host: RunningHost) -> None:
     page = host.http.get("/")
     assert page.status_code == 200
