@@ -24,6 +24,7 @@ from mpesa_daraja_kit.db.migrate import current_revision, head_revision
 from mpesa_daraja_kit.db.models import OutboxStatus, callback_log, event_outbox
 from mpesa_daraja_kit.enums import CallbackOutcome
 from mpesa_daraja_kit.log import get_logger
+from mpesa_daraja_kit.services.callbacks import is_database_unavailable
 from mpesa_daraja_kit.services.reconcile import Reconciler
 from mpesa_daraja_kit.services.spool import CallbackSpool
 
@@ -82,6 +83,8 @@ async def _database_figures(
     engine: AsyncEngine, settings: Settings, now: datetime
 ) -> dict[str, Any]:
     revision = await current_revision(engine)
+    if revision != head_revision():  # the tables may not be there: count nothing
+        return {"revision": revision, "stale_callbacks": None}
     callbacks_before = now - timedelta(seconds=settings.health_callback_max_age)
     events_before = now - timedelta(seconds=settings.health_outbox_max_age)
     count = sa.select(sa.func.count())
@@ -143,7 +146,8 @@ async def check_health(
         error: str | None = "timeout"
     except Exception as exc:
         log.warning("health: database check failed", extra={"error": type(exc).__name__})
-        reasons.append(f"degraded because the database is unreachable ({type(exc).__name__})")
+        what = "is unreachable" if is_database_unavailable(exc) else "check failed"
+        reasons.append(f"degraded because the database {what} ({type(exc).__name__})")
         error = type(exc).__name__
     else:
         error = None
@@ -198,15 +202,16 @@ async def check_health(
         )
     checks["spool"] = spool_check
 
-    # Backlogs in the database (unknown while it does not answer).
+    # Backlogs in the database (None: unknown while it does not answer, or lacks the tables).
+    counts = figures if figures is not None and figures["stale_callbacks"] is not None else None
     callbacks: dict[str, Any] = {
-        "ok": None if figures is None else figures["stale_callbacks"] == 0,
-        "not_settled_older": None if figures is None else figures["stale_callbacks"],
+        "ok": None if counts is None else counts["stale_callbacks"] == 0,
+        "not_settled_older": None if counts is None else counts["stale_callbacks"],
         "older_than_seconds": settings.health_callback_max_age,
     }
-    if figures is not None and figures["stale_callbacks"]:
+    if counts is not None and counts["stale_callbacks"]:
         reasons.append(
-            f"degraded because {figures['stale_callbacks']} stored callbacks are still "
+            f"degraded because {counts['stale_callbacks']} stored callbacks are still "
             f"RECEIVED, FAILED or WAITING after {settings.health_callback_max_age:g} s "
             "(`mpesa-kit callbacks list --unsettled`)"
         )
@@ -214,23 +219,23 @@ async def check_health(
 
     outbox: dict[str, Any] = {
         "ok": None,
-        "pending_older": None if figures is None else figures["stale_events"],
+        "pending_older": None if counts is None else counts["stale_events"],
         "older_than_seconds": settings.health_outbox_max_age,
-        "dead": None if figures is None else figures["dead_events"],
+        "dead": None if counts is None else counts["dead_events"],
         "max_dead": settings.health_outbox_max_dead,
     }
-    if figures is not None:
+    if counts is not None:
         outbox["ok"] = True
-        if figures["stale_events"]:
+        if counts["stale_events"]:
             outbox["ok"] = False
             reasons.append(
-                f"degraded because {figures['stale_events']} events are still PENDING after "
+                f"degraded because {counts['stale_events']} events are still PENDING after "
                 f"{settings.health_outbox_max_age:g} s"
             )
-        if figures["dead_events"] > settings.health_outbox_max_dead:
+        if counts["dead_events"] > settings.health_outbox_max_dead:
             outbox["ok"] = False
             reasons.append(
-                f"degraded because {figures['dead_events']} events are dead letters (DEAD; "
+                f"degraded because {counts['dead_events']} events are dead letters (DEAD; "
                 "`mpesa-kit events list --dead`)"
             )
     checks["outbox"] = outbox

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -252,3 +253,20 @@ async def test_a_degraded_start_is_a_reason(sqlite_engine: AsyncEngine, clock: F
         ]
     finally:
         await kit.client.aclose()
+
+
+async def test_a_database_without_the_kits_tables_says_what_to_run(tmp_path: Path) -> None:
+    kit = MpesaKit(
+        kit_settings("http://127.0.0.1:9"), database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    )
+    try:
+        status, body = await ready(kit)
+        assert status == 503
+        assert body["checks"]["database"]["revision"] is None
+        assert body["checks"]["callbacks"]["ok"] is None  # not counted in a database without them
+        assert body["reasons"] == [
+            f"degraded because the database has none of the kit's tables; the kit needs "
+            f"{head_revision()} (run `mpesa-kit db upgrade`)"
+        ]
+    finally:
+        await kit.aclose()
