@@ -225,37 +225,35 @@ class Ledger:
         Every path builds them here (the bulk one too, with ``event_id`` from its
         fast id source), so their payloads cannot drift apart.
         """
-        ids = {} if event_id is None else {"event_id": event_id}
-        events: list[Event] = [
-            PaymentRecorded(
-                **ids,
-                occurred_at=occurred_at,
-                payment_id=payment_id,
-                receipt_number=receipt_number,
-                source=source.value,
-                amount=amount,  # type: ignore[arg-type]  # a statement row may lack it
-                account_reference=account_reference,
-                host_account_id=host_account_id,
-                transaction_time=transaction_time,
-                msisdn_hash=msisdn_hash,
-                stk_push_request_id=stk_push_request_id,
-                payer_name=(payer_name or None) if self._settings.log_pii else None,
-            )
-        ]
-        if not account_known:
-            events.append(
-                PaymentUnmatched(
-                    occurred_at=occurred_at,
-                    payment_id=payment_id,
-                    receipt_number=receipt_number,
-                    account_reference=account_reference,
-                    amount=amount if amount is not None else Decimal("0.00"),
-                    source=source.value,
-                    msisdn_hash=msisdn_hash,
-                    transaction_time=transaction_time,
-                )
-            )
-        return events
+        # A statement batch builds thousands: no keyword dict, the enum's value read once.
+        source_value = source._value_
+        recorded = PaymentRecorded(
+            event_id=str(uuid.uuid4()) if event_id is None else event_id,
+            occurred_at=occurred_at,
+            payment_id=payment_id,
+            receipt_number=receipt_number,
+            source=source_value,
+            amount=amount,  # type: ignore[arg-type]  # a statement row may lack it
+            account_reference=account_reference,
+            host_account_id=host_account_id,
+            transaction_time=transaction_time,
+            msisdn_hash=msisdn_hash,
+            stk_push_request_id=stk_push_request_id,
+            payer_name=(payer_name or None) if self._settings.log_pii else None,
+        )
+        if account_known:
+            return [recorded]
+        unmatched = PaymentUnmatched(
+            occurred_at=occurred_at,
+            payment_id=payment_id,
+            receipt_number=receipt_number,
+            account_reference=account_reference,
+            amount=amount if amount is not None else Decimal("0.00"),
+            source=source_value,
+            msisdn_hash=msisdn_hash,
+            transaction_time=transaction_time,
+        )
+        return [recorded, unmatched]
 
     # -- whole batches ------------------------------------------------------------------
 

@@ -11,9 +11,11 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import attrs
 import pluggy
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +28,14 @@ from mpesa_daraja_kit.db.bulk import (
 )
 from mpesa_daraja_kit.db.models import event_outbox, payment_items
 from mpesa_daraja_kit.enums import Direction, EntryKind, PaymentSource, StatementReasonType
-from mpesa_daraja_kit.events import PaymentRecorded, event_from_payload, event_to_payload
+from mpesa_daraja_kit.events import (
+    EVENT_TYPES,
+    Event,
+    PaymentRecorded,
+    event_from_payload,
+    event_to_json,
+    event_to_payload,
+)
 from mpesa_daraja_kit.services.ledger import Ledger
 from mpesa_daraja_kit.services.linking import Linker
 from mpesa_daraja_kit.services.outbox import EventOutbox, encode_events, queue_encoded
@@ -187,3 +196,41 @@ async def test_bulk_recorded_payload_is_the_event_objects_payload(
     assert stored.id == uuid.UUID(_dashed(event_id))
     assert stored.created_at == now
     assert stored.dedupe_key == "payment_recorded:TJ4C9R5W01"
+
+
+def _every_event(now: datetime) -> list[Event]:
+    """One event of each type, with text that needs escaping and each kind of value."""
+    text = 'a "quoted" \\ name\twith\nnon-ASCII \u00e9\u4e2d \U0001f600 and \x01'
+    values: dict[str, object] = {
+        "str": text,
+        "str | None": None,
+        "Decimal": Decimal("-1234.50"),
+        "datetime": now,
+        "datetime | None": datetime(2025, 10, 4, 13, 2, 10, tzinfo=EAT),
+        "int": 7,
+    }
+    built: list[Event] = []
+    for cls in EVENT_TYPES.values():
+        fields = [f for f in attrs.fields(cls) if f.name not in ("event_id", "occurred_at")]
+        built.append(cls(occurred_at=now, **{f.name: values[str(f.type)] for f in fields}))
+    return built
+
+
+def test_event_json_is_what_json_dumps_writes() -> None:
+    """The bulk path's payload text is byte for byte ``json.dumps(event_to_payload(e))``."""
+    now = datetime(2025, 10, 4, 10, 0, 0, 5, tzinfo=UTC)
+    events = _every_event(now)
+    # A shared and distinct datetimes alternating (the memo of their text), no amount,
+    # an exponent Decimal and empty text.
+    events += [
+        attrs.evolve(events[1], transaction_time=now + timedelta(seconds=n), amount=None)
+        for n in range(3)
+    ]
+    events.append(attrs.evolve(events[0], amount=Decimal("1E+3"), receipt_number=""))
+    for event in events:
+        text = event_to_json(event)
+        assert text == json.dumps(event_to_payload(event))
+        for dialect in (sqlite.dialect(), postgresql.asyncpg.dialect(), mysql.asyncmy.dialect()):
+            payload = bulk_plan(event_outbox, dialect, ("payload",)).convert["payload"]
+            assert payload(event_to_payload(event)) == text
+        assert event_from_payload(event.hook, json.loads(text)) == event

@@ -1,7 +1,8 @@
 """Outbox rows: an event as the row that queues it, one at a time or thousands at once.
 
 Both paths write what :func:`outbox_row` says, payloads by one converter
-(:func:`~mpesa_daraja_kit.events.event_to_payload`), keys by the event itself.
+(:func:`~mpesa_daraja_kit.events.event_to_payload`; the bulk path writes its JSON
+text directly, :func:`~mpesa_daraja_kit.events.event_to_json`), keys by the event itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mpesa_daraja_kit.db.bulk import bulk_plan, insert_tuples, insert_tuples_one_by_one
 from mpesa_daraja_kit.db.models import OutboxStatus, event_outbox
-from mpesa_daraja_kit.events import Event, event_to_payload
+from mpesa_daraja_kit.events import Event, event_to_json, event_to_payload
 
 __all__ = ["EVENT_COLUMNS", "Row", "encode_events", "outbox_row", "queue_encoded"]
 
@@ -61,8 +62,10 @@ def encode_events(dialect: Dialect, events: Iterable[Event], now: datetime) -> l
     """
     # The hot path of a large import: a tuple per event, no dict, each value
     # converted once for its column (the id as text, which every converter takes).
+    # The payload column takes JSON text on every database (its converter is
+    # json.dumps): event_to_json writes that text without the intermediate dict.
     convert = bulk_plan(_T, dialect, EVENT_COLUMNS).convert
-    event_id, payload = convert["id"], convert["payload"]
+    event_id = convert["id"]
     pending = convert["status"](OutboxStatus.PENDING)
     stamp = convert["created_at"](now)
     return [
@@ -70,7 +73,7 @@ def encode_events(dialect: Dialect, events: Iterable[Event], now: datetime) -> l
             event_id(event.event_id),
             event.hook,
             event.dedupe_key[:255],
-            payload(event_to_payload(event)),
+            event_to_json(event),
             pending,
             0,
             stamp,

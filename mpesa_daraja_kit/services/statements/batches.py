@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -231,38 +231,52 @@ class StatementBatches:
         recorded by someone else, whose events are theirs.
         """
         accounts, now = planned.accounts, planned.now
+        kept = stored if stored is not None else itertools.repeat(True)
+        received = sum(
+            1
+            for row, ok in zip(planned.gaps, kept, strict=stored is not None)
+            if ok and row.kind is EntryKind.RECEIVED
+        )
+        # A generator: each event is encoded as it is built and freed at once, so a
+        # batch's thousands of event objects never live together (nor make the
+        # garbage collector walk them).
+        events = self._recorded_events(planned, stored, received, accounts, now)
+        return encode_events(dialect, events, now)
+
+    def _recorded_events(
+        self,
+        planned: _BatchPlan,
+        stored: Sequence[bool] | None,
+        count: int,
+        accounts: dict[str, tuple[str | None, bool]],
+        now: datetime,
+    ) -> Iterator[Event]:
+        """Yield the ledger's events of the ``count`` new payments received (kept: ``stored``)."""
         check_accounts = bool(accounts)
         recorded_events = self._ledger.recorded_events
         statement = PaymentSource.STATEMENT
+        received = EntryKind.RECEIVED
         kept = stored if stored is not None else itertools.repeat(True)
-        received = [
-            (row, payment_id, host)
-            for row, payment_id, host, ok in zip(
-                planned.gaps, planned.gap_ids, planned.gap_hosts, kept, strict=stored is not None
-            )
-            if ok and row.kind is EntryKind.RECEIVED
-        ]
-        events: list[Event] = []
-        for (row, payment_id, host_account_id), event_id in zip(
-            received, new_uuid4_hex(len(received)), strict=True
+        event_ids = iter(new_uuid4_hex(count))
+        for row, payment_id, host_account_id, ok in zip(
+            planned.gaps, planned.gap_ids, planned.gap_hosts, kept, strict=stored is not None
         ):
+            if not ok or row.kind is not received:
+                continue
             key = _account_key(row.account_number) if row.account_number else None
             known = not check_accounts or bool(key and accounts.get(key, _UNKNOWN)[1])
-            events.extend(
-                recorded_events(
-                    event_id=_dashed(event_id),
-                    occurred_at=now,
-                    payment_id=_dashed(payment_id),
-                    receipt_number=row.receipt[:50],
-                    source=statement,
-                    amount=row.paid_in,
-                    account_reference=_clip(row.account_number, 100),
-                    host_account_id=host_account_id,
-                    transaction_time=row.completion_time,
-                    account_known=known,
-                )
+            yield from recorded_events(
+                event_id=_dashed(next(event_ids)),
+                occurred_at=now,
+                payment_id=_dashed(payment_id),
+                receipt_number=row.receipt[:50],
+                source=statement,
+                amount=row.paid_in,
+                account_reference=_clip(row.account_number, 100),
+                host_account_id=host_account_id,
+                transaction_time=row.completion_time,
+                account_known=known,
             )
-        return encode_events(dialect, events, now)
 
     async def _apply(
         self, conn: AsyncConnection, planned: _BatchPlan, *, careful: bool
