@@ -119,6 +119,11 @@ class Ledger:
         self._linker = linker
         self._clock = clock
 
+    @property
+    def linker(self) -> Linker:
+        """The linker this ledger links payments with (a flow completing a paid prompt uses it)."""
+        return self._linker
+
     # -- one receipt --------------------------------------------------------------------
 
     async def receive(self, conn: AsyncConnection, money: MoneyReceived) -> Recorded:

@@ -186,36 +186,57 @@ class Linker:
             ),
         )
         if request.status is StkPushStatus.EXPIRED:
-            await self._complete_expired(conn, request, receipt)
+            await self.complete_paid(
+                conn,
+                request,
+                receipt=receipt,
+                result_code=request.result_code,
+                result_desc=request.result_desc,
+            )
         return True
 
-    async def _complete_expired(self, conn: AsyncConnection, request: Any, receipt: str) -> None:
-        """An EXPIRED prompt whose money arrived is COMPLETED after all (money moved).
+    async def complete_paid(
+        self,
+        conn: AsyncConnection,
+        request: Any,
+        *,
+        receipt: str,
+        result_code: str | None,
+        result_desc: str | None,
+    ) -> bool:
+        """Complete a prompt whose money arrived and is linked to it (money moved).
 
-        Its ``receipt_number`` stays empty: a heuristic match is evidence, not proof,
+        From the status ``request`` has (PENDING, or EXPIRED), decided by the
+        database; one ``PENDING|EXPIRED → COMPLETED`` event. Its
+        ``receipt_number`` stays empty: a heuristic match is evidence, not proof,
         and the receipt column is what a later callback is checked against. The
-        receipt is in ``linked_transaction_id``.
+        receipt is in ``linked_transaction_id`` and in the event.
         """
         now = self._clock()
         result = await conn.execute(
             sa.update(REQUESTS)
-            .where(REQUESTS.c.id == request.id, REQUESTS.c.status == StkPushStatus.EXPIRED)
+            .where(REQUESTS.c.id == request.id, REQUESTS.c.status == request.status)
             .values(
                 status=StkPushStatus.COMPLETED,
+                result_code=result_code[:20] if result_code is not None else None,
+                result_desc=result_desc[:500] if result_desc is not None else None,
                 completed_at=now,
+                active_phone=None,
                 updated_at=now,
             )
         )
-        if result.rowcount == 1:
-            await self._outbox.add(
-                conn,
-                StkPushUpdated.for_request(
-                    request,
-                    occurred_at=self._clock(),
-                    status=StkPushStatus.COMPLETED.value,
-                    previous_status=StkPushStatus.EXPIRED.value,
-                    result_code=request.result_code,
-                    result_desc=request.result_desc,
-                    receipt_number=receipt,
-                ),
-            )
+        if result.rowcount != 1:
+            return False
+        await self._outbox.add(
+            conn,
+            StkPushUpdated.for_request(
+                request,
+                occurred_at=now,
+                status=StkPushStatus.COMPLETED.value,
+                previous_status=request.status.value,
+                result_code=result_code,
+                result_desc=result_desc,
+                receipt_number=receipt,
+            ),
+        )
+        return True

@@ -7,13 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import pluggy
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mpesa_daraja_kit.client import AsyncDarajaClient
-from mpesa_daraja_kit.clock import Clock, utc_now
-from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items
 from mpesa_daraja_kit.db.queries import (
     TRANSIENT_RETRIES,
@@ -29,13 +25,12 @@ from mpesa_daraja_kit.phone import MsisdnKind, classify_msisdn, matching_hash, n
 from mpesa_daraja_kit.reference import account_key, normalize_account_reference, receipt_problem
 from mpesa_daraja_kit.services.accounts import lookup_account
 from mpesa_daraja_kit.services.callbacks import (
-    CallbackLogService,
     CallbackSpooled,
     IncomingCallback,
     is_database_unavailable,
 )
-from mpesa_daraja_kit.services.ledger import Ledger, LedgerOutcome, MoneyReceived
-from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.flow import Flow
+from mpesa_daraja_kit.services.ledger import LedgerOutcome, MoneyReceived
 from mpesa_daraja_kit.wire import C2BPayment, parse_c2b_payment
 
 __all__ = ["C2BConfirmations", "Confirmation", "parse_body", "read_confirmation"]
@@ -202,29 +197,8 @@ def _money(c: Confirmation, account: Account | None) -> MoneyReceived:
     )
 
 
-class C2BConfirmations:
+class C2BConfirmations(Flow):
     """Record C2B confirmations: the raw body kept first, then one row per receipt."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        engine: AsyncEngine,
-        pm: pluggy.PluginManager,
-        client: AsyncDarajaClient,
-        outbox: EventOutbox,
-        callbacks: CallbackLogService,
-        ledger: Ledger,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._settings = settings
-        self._engine = engine
-        self._pm = pm
-        self._client = client
-        self._outbox = outbox
-        self._callbacks = callbacks
-        self._ledger = ledger
-        self._clock = clock
 
     # -- confirmation ---------------------------------------------------------------
 

@@ -11,21 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import pluggy
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mpesa_daraja_kit.client import AsyncDarajaClient
-from mpesa_daraja_kit.clock import Clock, utc_now
-from mpesa_daraja_kit.config import Settings
 from mpesa_daraja_kit.db.models import payment_items, stk_requests
 from mpesa_daraja_kit.enums import StkPushStatus
 from mpesa_daraja_kit.errors import NotFound
 from mpesa_daraja_kit.log import get_logger
 from mpesa_daraja_kit.phone import mask_msisdn
-from mpesa_daraja_kit.services.callbacks import CallbackLogService
-from mpesa_daraja_kit.services.ledger import Ledger
-from mpesa_daraja_kit.services.outbox import EventOutbox
+from mpesa_daraja_kit.services.flow import Flow
 from mpesa_daraja_kit.services.ratelimit import InitiationLimits
 from mpesa_daraja_kit.services.views import StkPushView
 from mpesa_daraja_kit.wire import StkCallback
@@ -95,31 +88,13 @@ class Settlement:
         )
 
 
-class StkBase:
+class StkBase(Flow):
     """What every part of the STK service shares: its collaborators, and reading requests."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        engine: AsyncEngine,
-        pm: pluggy.PluginManager,
-        client: AsyncDarajaClient,
-        outbox: EventOutbox,
-        callbacks: CallbackLogService,
-        ledger: Ledger,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._settings = settings
-        self._engine = engine
-        self._pm = pm
-        self._client = client
-        self._outbox = outbox
-        self._callbacks = callbacks
-        self._ledger = ledger
-        self._clock = clock
-        self._limits = InitiationLimits(engine, settings, clock=clock)
-        self._slots = _LoopSemaphores(settings.stk_max_concurrent_initiations)
+    def _setup(self) -> None:
+        """Per-principal and per-phone limits; this worker's initiation slots."""
+        self._limits = InitiationLimits(self._engine, self._settings, clock=self._clock)
+        self._slots = _LoopSemaphores(self._settings.stk_max_concurrent_initiations)
 
     # -- reading --------------------------------------------------------------------
 

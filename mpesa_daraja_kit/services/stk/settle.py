@@ -88,7 +88,6 @@ class StkSettling(StkBase):
         proof; the receipt column is what a later callback is checked against);
         the linked receipt is in ``linked_transaction_id`` and in the event.
         """
-        now = self._clock()
         fresh = (
             await conn.execute(
                 sa.select(REQUESTS).where(
@@ -104,33 +103,13 @@ class StkSettling(StkBase):
             f"paid: linked to {fresh.linked_transaction_id}; "
             f"Daraja/kit said {settlement.status.value}: {settlement.result_desc}"
         )
-        result = await conn.execute(
-            sa.update(REQUESTS)
-            .where(REQUESTS.c.id == row.id, REQUESTS.c.status == StkPushStatus.PENDING)
-            .values(
-                status=StkPushStatus.COMPLETED,
-                result_code=settlement.result_code[:20],
-                result_desc=desc[:500],
-                completed_at=now,
-                active_phone=None,
-                updated_at=now,
-            )
-        )
-        if result.rowcount != 1:
-            return False
-        await self._outbox.add(
+        return await self._ledger.linker.complete_paid(
             conn,
-            StkPushUpdated.for_request(
-                fresh,
-                occurred_at=self._clock(),
-                status=StkPushStatus.COMPLETED.value,
-                previous_status=StkPushStatus.PENDING.value,
-                result_code=settlement.result_code,
-                result_desc=desc,
-                receipt_number=fresh.linked_transaction_id,
-            ),
+            fresh,
+            receipt=fresh.linked_transaction_id,
+            result_code=settlement.result_code,
+            result_desc=desc,
         )
-        return True
 
     async def _late_receipt(self, conn: AsyncConnection, row: Any, settlement: Settlement) -> bool:
         """Record the money of a success callback that came after a query completed the request.
